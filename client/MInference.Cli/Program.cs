@@ -1,0 +1,5 @@
+using System.CommandLine;
+
+// The `minference` command line. Each command lives in its own file under Commands/.
+var root = new RootCommand("MInference.Cluster: million-token pre-fill with dynamic sparse attention");
+return await root.Parse(args).InvokeAsync();

@@ -45,7 +45,7 @@ public sealed class ByteLevelTokenizer : ITextTokenizer
     public const string TokenizerConfigFileName = "tokenizer_config.json";
 
     /// <summary>The special tokens in id order, starting at <see cref="ByteTokenCount"/>.</summary>
-    private static readonly string[] s_specialTokens = [BeginOfTextToken, EndOfTextToken, PadToken];
+    private static readonly string[] _specialTokens = [BeginOfTextToken, EndOfTextToken, PadToken];
 
     public static ByteLevelTokenizer Instance { get; } = new();
 
@@ -79,7 +79,7 @@ public sealed class ByteLevelTokenizer : ITextTokenizer
             }
 
             ids.Add(specialId);
-            start = position + s_specialTokens[specialId - ByteTokenCount].Length;
+            start = position + _specialTokens[specialId - ByteTokenCount].Length;
         }
 
         return [.. ids];
@@ -159,7 +159,7 @@ public sealed class ByteLevelTokenizer : ITextTokenizer
         {
             var id = token.GetProperty("id").GetInt32();
             var content = token.GetProperty("content").GetString();
-            if (id < ByteTokenCount || id >= VocabularySize || content != s_specialTokens[id - ByteTokenCount])
+            if (id < ByteTokenCount || id >= VocabularySize || content != _specialTokens[id - ByteTokenCount])
             {
                 return false;
             }
@@ -167,15 +167,15 @@ public sealed class ByteLevelTokenizer : ITextTokenizer
             specials++;
         }
 
-        return specials == s_specialTokens.Length;
+        return specials == _specialTokens.Length;
     }
 
     private static (int Position, int SpecialId) FindNextSpecialToken(string text, int start)
     {
         var best = (Position: text.Length, SpecialId: -1);
-        for (var i = 0; i < s_specialTokens.Length; i++)
+        for (var i = 0; i < _specialTokens.Length; i++)
         {
-            var position = text.IndexOf(s_specialTokens[i], start, StringComparison.Ordinal);
+            var position = text.IndexOf(_specialTokens[i], start, StringComparison.Ordinal);
             if (position >= 0 && position < best.Position)
             {
                 best = (position, ByteTokenCount + i);
@@ -217,11 +217,11 @@ public sealed class ByteLevelTokenizer : ITextTokenizer
             writer.WriteNull("padding");
 
             writer.WriteStartArray("added_tokens");
-            for (var i = 0; i < s_specialTokens.Length; i++)
+            for (var i = 0; i < _specialTokens.Length; i++)
             {
                 writer.WriteStartObject();
                 writer.WriteNumber("id", ByteTokenCount + i);
-                writer.WriteString("content", s_specialTokens[i]);
+                writer.WriteString("content", _specialTokens[i]);
                 writer.WriteBoolean("single_word", false);
                 writer.WriteBoolean("lstrip", false);
                 writer.WriteBoolean("rstrip", false);
@@ -332,10 +332,10 @@ public sealed class ByteLevelTokenizer : ITextTokenizer
             // Decoding must give back the exact text; transformers' space clean-up would not.
             writer.WriteBoolean("clean_up_tokenization_spaces", false);
             writer.WriteStartObject("added_tokens_decoder");
-            for (var i = 0; i < s_specialTokens.Length; i++)
+            for (var i = 0; i < _specialTokens.Length; i++)
             {
                 writer.WriteStartObject((ByteTokenCount + i).ToString(System.Globalization.CultureInfo.InvariantCulture));
-                writer.WriteString("content", s_specialTokens[i]);
+                writer.WriteString("content", _specialTokens[i]);
                 writer.WriteBoolean("lstrip", false);
                 writer.WriteBoolean("normalized", false);
                 writer.WriteBoolean("rstrip", false);

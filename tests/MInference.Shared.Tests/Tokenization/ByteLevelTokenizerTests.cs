@@ -6,7 +6,7 @@ namespace MInference.Shared.Tests.Tokenization;
 
 public sealed class ByteLevelTokenizerTests
 {
-    private static readonly ByteLevelTokenizer s_tokenizer = ByteLevelTokenizer.Instance;
+    private static readonly ByteLevelTokenizer _tokenizer = ByteLevelTokenizer.Instance;
 
     public static TheoryData<string> Texts => new()
     {
@@ -24,8 +24,8 @@ public sealed class ByteLevelTokenizerTests
     [MemberData(nameof(Texts))]
     public void Decode_of_encode_round_trips(string text)
     {
-        Assert.Equal(text, s_tokenizer.Decode(s_tokenizer.Encode(text)));
-        Assert.Equal(text, s_tokenizer.Decode(s_tokenizer.Encode(text, addSpecialTokens: false)));
+        Assert.Equal(text, _tokenizer.Decode(_tokenizer.Encode(text)));
+        Assert.Equal(text, _tokenizer.Decode(_tokenizer.Encode(text, addSpecialTokens: false)));
     }
 
     /// <summary>Ids are BOS followed by the text's UTF-8 bytes, and all lie inside the vocabulary.</summary>
@@ -33,7 +33,7 @@ public sealed class ByteLevelTokenizerTests
     [MemberData(nameof(Texts))]
     public void Encode_gives_bos_then_utf8_bytes(string text)
     {
-        var ids = s_tokenizer.Encode(text);
+        var ids = _tokenizer.Encode(text);
 
         int[] expected = [ByteLevelTokenizer.BeginOfTextId, .. Encoding.UTF8.GetBytes(text).Select(b => (int)b)];
         Assert.Equal(expected, ids);
@@ -44,36 +44,36 @@ public sealed class ByteLevelTokenizerTests
     [Fact]
     public void Multi_byte_characters_give_one_id_per_byte()
     {
-        Assert.Equal([0xC3, 0xA9], s_tokenizer.Encode("é", addSpecialTokens: false));
-        Assert.Equal([0xF0, 0x9F, 0x8E, 0x89], s_tokenizer.Encode("🎉", addSpecialTokens: false));
-        Assert.Equal([ByteLevelTokenizer.BeginOfTextId], s_tokenizer.Encode(string.Empty));
-        Assert.Empty(s_tokenizer.Encode(string.Empty, addSpecialTokens: false));
+        Assert.Equal([0xC3, 0xA9], _tokenizer.Encode("é", addSpecialTokens: false));
+        Assert.Equal([0xF0, 0x9F, 0x8E, 0x89], _tokenizer.Encode("🎉", addSpecialTokens: false));
+        Assert.Equal([ByteLevelTokenizer.BeginOfTextId], _tokenizer.Encode(string.Empty));
+        Assert.Empty(_tokenizer.Encode(string.Empty, addSpecialTokens: false));
     }
 
     /// <summary>A special token's literal text encodes as its id (as Hugging Face added tokens do) and decodes to nothing.</summary>
     [Fact]
     public void Special_token_text_encodes_as_its_id()
     {
-        var ids = s_tokenizer.Encode("a<|end_of_text|>b<|pad|>", addSpecialTokens: false);
+        var ids = _tokenizer.Encode("a<|end_of_text|>b<|pad|>", addSpecialTokens: false);
 
         Assert.Equal(['a', ByteLevelTokenizer.EndOfTextId, 'b', ByteLevelTokenizer.PadId], ids);
-        Assert.Equal("ab", s_tokenizer.Decode(ids));
+        Assert.Equal("ab", _tokenizer.Decode(ids));
     }
 
     /// <summary>Random byte-level id sequences decode; a cut multi-byte character becomes U+FFFD.</summary>
     [Fact]
     public void Decode_replaces_invalid_utf8()
     {
-        Assert.Equal("a\uFFFD", s_tokenizer.Decode([(int)'a', 0xF0, 0x9F]));
+        Assert.Equal("a\uFFFD", _tokenizer.Decode([(int)'a', 0xF0, 0x9F]));
     }
 
     /// <summary>Ids past the vocabulary are rejected with a message naming the id and the limit.</summary>
     [Fact]
     public void Decode_rejects_ids_outside_the_vocabulary()
     {
-        var error = Assert.Throws<ArgumentOutOfRangeException>(() => s_tokenizer.Decode([1, ByteLevelTokenizer.VocabularySize]));
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => _tokenizer.Decode([1, ByteLevelTokenizer.VocabularySize]));
         Assert.Contains("259", error.Message, StringComparison.Ordinal);
-        Assert.Throws<ArgumentOutOfRangeException>(() => s_tokenizer.Decode([-1]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _tokenizer.Decode([-1]));
     }
 
     /// <summary>
@@ -137,7 +137,7 @@ public sealed class ByteLevelTokenizerTests
             }
 
             var text = builder.ToString();
-            Assert.Equal(text, s_tokenizer.Decode(s_tokenizer.Encode(text)));
+            Assert.Equal(text, _tokenizer.Decode(_tokenizer.Encode(text)));
         }
     }
 }

@@ -2,4 +2,5 @@ using System.CommandLine;
 
 // The `minference` command line. Each command lives in its own file under Commands/.
 var root = new RootCommand("MInference.Cluster: million-token pre-fill with dynamic sparse attention");
+root.Subcommands.Add(MInference.Cli.Commands.ModelCommands.Create());
 return await root.Parse(args).InvokeAsync();

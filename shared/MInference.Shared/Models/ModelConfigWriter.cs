@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
@@ -45,8 +46,8 @@ public static class ModelConfigWriter
             json.WriteNumber("head_dim", spec.HeadDim);
             json.WriteString("hidden_act", "silu");
             json.WriteNumber("max_position_embeddings", spec.MaxPositionEmbeddings);
-            json.WriteNumber("rms_norm_eps", spec.RmsNormEpsilon);
-            json.WriteNumber("rope_theta", spec.RopeTheta);
+            WriteFloat(json, "rms_norm_eps", spec.RmsNormEpsilon);
+            WriteFloat(json, "rope_theta", spec.RopeTheta);
             WriteRopeScaling(json, spec);
             if (family == ModelFamily.Qwen2)
             {
@@ -69,7 +70,7 @@ public static class ModelConfigWriter
             WriteOptionalInt(json, "bos_token_id", spec.BeginOfSequenceTokenId);
             WriteOptionalInt(json, "eos_token_id", spec.EndOfSequenceTokenId);
             json.WriteNumber("attention_dropout", 0);
-            json.WriteNumber("initializer_range", InitializerRange);
+            WriteFloat(json, "initializer_range", InitializerRange);
             json.WriteString("torch_dtype", "bfloat16");
             json.WriteBoolean("use_cache", true);
             json.WriteString("transformers_version", TransformersVersion);
@@ -96,11 +97,11 @@ public static class ModelConfigWriter
         };
         json.WriteStartObject("rope_scaling");
         json.WriteString("rope_type", type);
-        json.WriteNumber("factor", scaling.Factor);
+        WriteFloat(json, "factor", scaling.Factor);
         if (scaling.Type == RopeScalingType.Llama3)
         {
-            json.WriteNumber("low_freq_factor", scaling.LowFrequencyFactor);
-            json.WriteNumber("high_freq_factor", scaling.HighFrequencyFactor);
+            WriteFloat(json, "low_freq_factor", scaling.LowFrequencyFactor);
+            WriteFloat(json, "high_freq_factor", scaling.HighFrequencyFactor);
             json.WriteNumber("original_max_position_embeddings", scaling.OriginalMaxPositionEmbeddings);
         }
         else if (scaling.Type == RopeScalingType.DynamicNtk && scaling.OriginalMaxPositionEmbeddings != spec.MaxPositionEmbeddings)
@@ -109,6 +110,22 @@ public static class ModelConfigWriter
         }
 
         json.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Writes a float with a decimal point or exponent (8.0, not 8), as published configs do: transformers'
+    /// rope validation warns when factor-like fields are not Python floats.
+    /// </summary>
+    private static void WriteFloat(Utf8JsonWriter json, string name, float value)
+    {
+        var text = value.ToString("R", CultureInfo.InvariantCulture);
+        if (!text.Contains('.', StringComparison.Ordinal) && !text.Contains('E', StringComparison.Ordinal))
+        {
+            text += ".0";
+        }
+
+        json.WritePropertyName(name);
+        json.WriteRawValue(text);
     }
 
     private static void WriteOptionalInt(Utf8JsonWriter json, string name, int? value)

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -96,7 +95,7 @@ public static class TensorConversion
         return (ushort)((bits + roundingBias) >> 16);
     }
 
-    /// <summary>Writes <paramref name="source"/> as little-endian bf16 bytes.</summary>
+    /// <summary>Writes <paramref name="source"/> as little-endian bf16 bytes (round-to-nearest-even, vectorised).</summary>
     public static void Float32ToBFloat16(ReadOnlySpan<float> source, Span<byte> destination)
     {
         if (destination.Length != source.Length * 2)
@@ -104,9 +103,33 @@ public static class TensorConversion
             throw new ArgumentException($"{source.Length} elements need {source.Length * 2} bytes, destination has {destination.Length}", nameof(destination));
         }
 
-        for (var i = 0; i < source.Length; i++)
+        var input = MemoryMarshal.Cast<float, uint>(source);
+        var output = MemoryMarshal.Cast<byte, ushort>(destination);
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
         {
-            BinaryPrimitives.WriteUInt16LittleEndian(destination[(2 * i)..], Float32ToBFloat16(source[i]));
+            ref var inputStart = ref MemoryMarshal.GetReference(input);
+            ref var outputStart = ref MemoryMarshal.GetReference(output);
+            for (; i <= input.Length - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
+            {
+                var lower = RoundToBFloat16Bits(Vector256.LoadUnsafe(ref inputStart, (nuint)i));
+                var upper = RoundToBFloat16Bits(Vector256.LoadUnsafe(ref inputStart, (nuint)(i + Vector256<uint>.Count)));
+                Vector256.Narrow(lower, upper).StoreUnsafe(ref outputStart, (nuint)i);
+            }
         }
+
+        for (; i < input.Length; i++)
+        {
+            output[i] = Float32ToBFloat16(BitConverter.UInt32BitsToSingle(input[i]));
+        }
+    }
+
+    /// <summary>The vector form of <see cref="Float32ToBFloat16(float)"/>: bf16 bits in the low half of each lane.</summary>
+    private static Vector256<uint> RoundToBFloat16Bits(Vector256<uint> bits)
+    {
+        var rounded = Vector256.ShiftRightLogical(bits + Vector256.Create(0x7FFFu) + (Vector256.ShiftRightLogical(bits, 16) & Vector256<uint>.One), 16);
+        var quietNaN = Vector256.ShiftRightLogical(bits, 16) | Vector256.Create(0x0040u);
+        var isNaN = Vector256.GreaterThan(bits & Vector256.Create(0x7FFF_FFFFu), Vector256.Create(0x7F80_0000u));
+        return Vector256.ConditionalSelect(isNaN, quietNaN, rounded);
     }
 }

@@ -90,6 +90,14 @@ public sealed class ModelGeneratorTests : IDisposable
         }
 
         Assert.Equal(PinnedQueryProjectionBits, bits);
+
+        ModelGenerator.FillTensor(spec, 1234, ModelTensorNames.InputNorm(0), [512], 0, values);
+        for (var i = 0; i < 4; i++)
+        {
+            bits[i] = TensorConversion.Float32ToBFloat16(values[i]);
+        }
+
+        Assert.Equal(PinnedInputNormBits, bits);
     }
 
     /// <summary>Weights follow the stated scales: q_proj std ≈ 1/sqrt(hidden), norm weights in 1 ± 0.1, o_proj scaled down by depth.</summary>
@@ -127,7 +135,9 @@ public sealed class ModelGeneratorTests : IDisposable
         Assert.False(File.Exists(Path.Combine(dir, SafetensorsIndex.SingleFileName)));
     }
 
-    private static readonly ushort[] PinnedQueryProjectionBits = [48169, 48519, 48419, 15731];
+    private static readonly ushort[] PinnedInputNormBits = [16269, 16264, 16264, 16265];
+
+    private static readonly ushort[] PinnedQueryProjectionBits = [48396, 15651, 48498, 48469];
 
     private static double Std(float[] values)
     {

@@ -56,6 +56,32 @@ public class TensorConversionTests
         Assert.True(float.IsNaN(BitConverter.UInt32BitsToSingle((uint)TensorConversion.Float32ToBFloat16(float.NaN) << 16)));
     }
 
+    /// <summary>The vectorised f32 → bf16 span conversion equals the scalar rounding on random bit patterns (NaNs, infinities, ties included).</summary>
+    [Fact]
+    public void Span_float32_to_bfloat16_matches_scalar_rounding()
+    {
+        var random = new Random(5);
+        var source = new float[1037];
+        for (var i = 0; i < source.Length; i++)
+        {
+            source[i] = BitConverter.UInt32BitsToSingle((uint)random.NextInt64(0, 1L << 32));
+        }
+
+        source[0] = float.NaN;
+        source[1] = float.PositiveInfinity;
+        source[2] = BitConverter.UInt32BitsToSingle(0x3F80_8000);
+        var destination = new byte[source.Length * 2];
+        Array.Fill(destination, (byte)0xAB);
+
+        TensorConversion.Float32ToBFloat16(source, destination);
+
+        var bits = MemoryMarshal.Cast<byte, ushort>(destination);
+        for (var i = 0; i < source.Length; i++)
+        {
+            Assert.Equal(TensorConversion.Float32ToBFloat16(source[i]), bits[i]);
+        }
+    }
+
     /// <summary>A destination whose length does not match the source's element count is refused.</summary>
     [Fact]
     public void Length_mismatch_is_refused()

@@ -89,7 +89,7 @@ public sealed class ModelGeneratorTests : IDisposable
             bits[i] = TensorConversion.Float32ToBFloat16(values[i]);
         }
 
-        Assert.Equal(PinnedQueryProjectionBits, bits);
+        Assert.Equal(_pinnedQueryProjectionBits, bits);
 
         ModelGenerator.FillTensor(spec, 1234, ModelTensorNames.InputNorm(0), [512], 0, values);
         for (var i = 0; i < 4; i++)
@@ -97,7 +97,7 @@ public sealed class ModelGeneratorTests : IDisposable
             bits[i] = TensorConversion.Float32ToBFloat16(values[i]);
         }
 
-        Assert.Equal(PinnedInputNormBits, bits);
+        Assert.Equal(_pinnedInputNormBits, bits);
     }
 
     /// <summary>Weights follow the stated scales: q_proj std ≈ 1/sqrt(hidden), norm weights in 1 ± 0.1, o_proj scaled down by depth.</summary>
@@ -135,9 +135,9 @@ public sealed class ModelGeneratorTests : IDisposable
         Assert.False(File.Exists(Path.Combine(dir, SafetensorsIndex.SingleFileName)));
     }
 
-    private static readonly ushort[] PinnedInputNormBits = [16269, 16264, 16264, 16265];
+    private static readonly ushort[] _pinnedInputNormBits = [16269, 16264, 16264, 16265];
 
-    private static readonly ushort[] PinnedQueryProjectionBits = [48396, 15651, 48498, 48469];
+    private static readonly ushort[] _pinnedQueryProjectionBits = [48396, 15651, 48498, 48469];
 
     private static double Std(float[] values)
     {

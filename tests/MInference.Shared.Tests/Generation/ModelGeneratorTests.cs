@@ -57,6 +57,22 @@ public sealed class ModelGeneratorTests : IDisposable
         }
     }
 
+    /// <summary>Regenerating a sharded model as a single file removes the old shards and index, so the loader reads the new file.</summary>
+    [Fact]
+    public void Regenerating_over_a_sharded_model_removes_its_shards()
+    {
+        var spec = ModelShapes.Get(ModelShapes.Tiny);
+        var dir = Path.Combine(_root, "again");
+        ModelGenerator.Generate(spec, dir, seed: 1, new ModelGeneratorOptions { MaxShardBytes = 2_000_000 }, cancellationToken: TestContext.Current.CancellationToken);
+
+        ModelGenerator.Generate(spec, dir, seed: 2, cancellationToken: TestContext.Current.CancellationToken);
+
+        Assert.Equal([Path.Combine(dir, SafetensorsIndex.SingleFileName)], Directory.GetFiles(dir, "*.safetensors"));
+        Assert.False(File.Exists(Path.Combine(dir, SafetensorsIndex.FileName)));
+        using var weights = SafetensorsModelWeights.Open(dir);
+        Assert.Equal([Path.Combine(dir, SafetensorsIndex.SingleFileName)], weights.OpenedFiles);
+    }
+
     /// <summary>Generating twice gives byte-identical files; another seed gives different weights.</summary>
     [Fact]
     public void Same_seed_same_bytes_other_seed_other_bytes()

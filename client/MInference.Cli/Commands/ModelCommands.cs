@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Globalization;
 using MInference.Shared.Generation;
 using MInference.Shared.Models;
-using MInference.Shared.Models.Safetensors;
 
 namespace MInference.Cli.Commands;
 
@@ -99,22 +98,12 @@ public static class ModelCommands
         return command;
     }
 
-    /// <summary>Refuses a non-empty directory unless forced; when forced, removes old weight files so no stale shard survives.</summary>
+    /// <summary>Refuses a non-empty directory unless forced; the generator itself replaces old weight files.</summary>
     private static void PrepareOutputDirectory(string directory, bool force)
     {
-        if (!Directory.Exists(directory) || !Directory.EnumerateFileSystemEntries(directory).Any())
-        {
-            return;
-        }
-
-        if (!force)
+        if (!force && Directory.Exists(directory) && Directory.EnumerateFileSystemEntries(directory).Any())
         {
             throw new CommandException($"output directory {directory} is not empty; pass --force to overwrite the model in it");
-        }
-
-        foreach (var file in Directory.EnumerateFiles(directory, "*.safetensors").Append(Path.Combine(directory, SafetensorsIndex.FileName)))
-        {
-            File.Delete(file);
         }
     }
 

@@ -43,6 +43,7 @@ public static class ModelGenerator
 
         var configJson = ModelConfigWriter.ToJson(spec);
         Directory.CreateDirectory(outputDirectory);
+        RemoveOldWeightFiles(outputDirectory);
         File.WriteAllText(Path.Combine(outputDirectory, ModelConfigReader.ConfigFileName), configJson, new UTF8Encoding(false));
         File.WriteAllText(Path.Combine(outputDirectory, GenerationConfigFileName), GenerationConfigJson(spec), new UTF8Encoding(false));
         ByteLevelTokenizer.WriteFiles(outputDirectory);
@@ -143,6 +144,21 @@ public static class ModelGenerator
     {
         var distribution = WeightDistribution.For(spec, tensorName, shape);
         CounterBasedRandom.FillUniform(CounterBasedRandom.TensorKey(seed, tensorName), firstElement, distribution.HalfWidth, distribution.Offset, destination);
+    }
+
+    /// <summary>
+    /// Deletes weight files an earlier generation may have left (a stale index beside a new single file
+    /// would make the loader read the old shards).
+    /// </summary>
+    private static void RemoveOldWeightFiles(string outputDirectory)
+    {
+        var stale = Directory.EnumerateFiles(outputDirectory, "model-*-of-*.safetensors")
+            .Append(Path.Combine(outputDirectory, SafetensorsIndex.SingleFileName))
+            .Append(Path.Combine(outputDirectory, SafetensorsIndex.FileName));
+        foreach (var file in stale.ToList())
+        {
+            File.Delete(file);
+        }
     }
 
     /// <summary>Consecutive tensors (in <see cref="ModelTensorNames.Expected(ModelSpec)"/> order) per shard, each shard at most maxShardBytes unless one tensor alone is larger.</summary>

@@ -18,7 +18,7 @@ public static class ModelShapes
     /// <summary>Vocabulary of the tiny/small shapes: just above the byte tokenizer's 259 ids, rounded up to a multiple of 64.</summary>
     public const int SmallVocabularySize = 320;
 
-    private static readonly RopeScaling s_llama31Scaling = new()
+    private static readonly RopeScaling _llama31Scaling = new()
     {
         Type = RopeScalingType.Llama3,
         Factor = 8f,
@@ -27,7 +27,7 @@ public static class ModelShapes
         OriginalMaxPositionEmbeddings = 8192,
     };
 
-    private static readonly Dictionary<string, ModelSpec> s_shapes = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, ModelSpec> _shapes = new(StringComparer.Ordinal)
     {
         // CI: head_dim 64, GQA 8/2, Llama 3.1's rope scaling (with d = 64 and theta 5e5 many frequencies
         // have wavelengths past 8192, so the scaling really changes them). 2 layers of hidden 512 keep a
@@ -84,7 +84,7 @@ public static class ModelShapes
     /// <summary>The shape names, in the order above.</summary>
     public static IReadOnlyList<string> Names { get; } = [Tiny, TinyQwen2, Small, Llama3_8B, Qwen25_7B];
 
-    public static bool TryGet(string name, out ModelSpec spec) => s_shapes.TryGetValue(name, out spec!);
+    public static bool TryGet(string name, out ModelSpec spec) => _shapes.TryGetValue(name, out spec!);
 
     /// <summary>The spec of a named shape; an unknown name throws listing the valid ones.</summary>
     public static ModelSpec Get(string name)
@@ -105,7 +105,7 @@ public static class ModelShapes
         HeadDim = headDim,
         RmsNormEpsilon = 1e-5f,
         RopeTheta = 500000f,
-        RopeScaling = s_llama31Scaling,
+        RopeScaling = _llama31Scaling,
         MaxPositionEmbeddings = 131072,
         AttentionBias = false,
         TieWordEmbeddings = false,

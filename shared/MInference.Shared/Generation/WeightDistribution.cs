@@ -30,8 +30,10 @@ public readonly record struct WeightDistribution(float HalfWidth, float Offset)
     /// <item>q/k/v, gate, up and an untied LM head: std 1/sqrt(fan_in), so their outputs have std ≈ 1
     /// after a norm (attention scores q·k/sqrt(d) of std ≈ 1: soft but informative attention);</item>
     /// <item>o_proj and down_proj, which write into the residual stream: std
-    /// residualScale / sqrt(fan_in) / sqrt(2·layers), so the 2·layers updates add up to a variance of
-    /// about residualScale², the same as the embedding's, however deep the model;</item>
+    /// residualScale / sqrt(fan_in) / sqrt(2·layers), so the 2·layers updates add up to at most the
+    /// embedding's variance however deep the model (less in practice: attention averages V and SwiGLU
+    /// shrinks its input; tests/fixtures/hf/reference_forward.py measured the residual RMS going from
+    /// 1.00 to 1.13 over 32 layers of the tiny shape, with each layer's output RMS steady at 0.06-0.08);</item>
     /// <item>q/k/v biases std 0.2.</item>
     /// </list>
     /// </summary>

@@ -57,6 +57,22 @@ public sealed class ModelGeneratorTests : IDisposable
         }
     }
 
+    /// <summary>Regenerating a sharded model as a single file removes the old shards and index, so the loader reads the new file.</summary>
+    [Fact]
+    public void Regenerating_over_a_sharded_model_removes_its_shards()
+    {
+        var spec = ModelShapes.Get(ModelShapes.Tiny);
+        var dir = Path.Combine(_root, "again");
+        ModelGenerator.Generate(spec, dir, seed: 1, new ModelGeneratorOptions { MaxShardBytes = 2_000_000 }, cancellationToken: TestContext.Current.CancellationToken);
+
+        ModelGenerator.Generate(spec, dir, seed: 2, cancellationToken: TestContext.Current.CancellationToken);
+
+        Assert.Equal([Path.Combine(dir, SafetensorsIndex.SingleFileName)], Directory.GetFiles(dir, "*.safetensors"));
+        Assert.False(File.Exists(Path.Combine(dir, SafetensorsIndex.FileName)));
+        using var weights = SafetensorsModelWeights.Open(dir);
+        Assert.Equal([Path.Combine(dir, SafetensorsIndex.SingleFileName)], weights.OpenedFiles);
+    }
+
     /// <summary>Generating twice gives byte-identical files; another seed gives different weights.</summary>
     [Fact]
     public void Same_seed_same_bytes_other_seed_other_bytes()
@@ -89,7 +105,7 @@ public sealed class ModelGeneratorTests : IDisposable
             bits[i] = TensorConversion.Float32ToBFloat16(values[i]);
         }
 
-        Assert.Equal(PinnedQueryProjectionBits, bits);
+        Assert.Equal(_pinnedQueryProjectionBits, bits);
 
         ModelGenerator.FillTensor(spec, 1234, ModelTensorNames.InputNorm(0), [512], 0, values);
         for (var i = 0; i < 4; i++)
@@ -97,7 +113,7 @@ public sealed class ModelGeneratorTests : IDisposable
             bits[i] = TensorConversion.Float32ToBFloat16(values[i]);
         }
 
-        Assert.Equal(PinnedInputNormBits, bits);
+        Assert.Equal(_pinnedInputNormBits, bits);
     }
 
     /// <summary>Weights follow the stated scales: q_proj std ≈ 1/sqrt(hidden), norm weights in 1 ± 0.1, o_proj scaled down by depth.</summary>
@@ -135,9 +151,9 @@ public sealed class ModelGeneratorTests : IDisposable
         Assert.False(File.Exists(Path.Combine(dir, SafetensorsIndex.SingleFileName)));
     }
 
-    private static readonly ushort[] PinnedInputNormBits = [16269, 16264, 16264, 16265];
+    private static readonly ushort[] _pinnedInputNormBits = [16269, 16264, 16264, 16265];
 
-    private static readonly ushort[] PinnedQueryProjectionBits = [48396, 15651, 48498, 48469];
+    private static readonly ushort[] _pinnedQueryProjectionBits = [48396, 15651, 48498, 48469];
 
     private static double Std(float[] values)
     {

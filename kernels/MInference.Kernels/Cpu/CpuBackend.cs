@@ -13,7 +13,7 @@ namespace MInference.Kernels.Cpu;
 public sealed class CpuBackend : IComputeBackend
 {
     /// <summary>Rows below this run on the calling thread: forking costs more than it saves.</summary>
-    private const long ParallelRowThreshold = 64;
+    internal const long ParallelRowThreshold = 64;
 
     private readonly int _degree;
     private readonly ParallelOptions _parallel;

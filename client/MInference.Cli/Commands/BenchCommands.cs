@@ -9,7 +9,7 @@ namespace MInference.Cli.Commands;
 public static class BenchCommands
 {
     /// <summary>GEMM shapes (tokens, outputs, depth): attention projections and MLP of a ~1B model, and a square one.</summary>
-    private static readonly (int Tokens, int Outputs, int Depth)[] GemmShapes =
+    private static readonly (int Tokens, int Outputs, int Depth)[] _gemmShapes =
     [
         (512, 2048, 2048),
         (1024, 5632, 2048),
@@ -17,7 +17,7 @@ public static class BenchCommands
         (1536, 1536, 1536),
     ];
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions _jsonOptions = new() { WriteIndented = true };
 
     public static Command Create()
     {
@@ -37,7 +37,7 @@ public static class BenchCommands
             using var backend = new CpuBackend(new CpuBackendOptions { MaxDegreeOfParallelism = parse.GetValue(threads) });
             var gemm = new List<GemmMeasurement>();
             var table = new Table().AddColumns("tokens", "outputs", "depth", "median ms", "GFLOP/s");
-            foreach (var (tokens, outputs, depth) in GemmShapes)
+            foreach (var (tokens, outputs, depth) in _gemmShapes)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var measurement = CpuGemmBenchmark.Measure(backend, tokens, outputs, depth, parse.GetValue(repeats));
@@ -56,7 +56,7 @@ public static class BenchCommands
             if (file is not null)
             {
                 var report = new { backend = backend.Name, date = DateTimeOffset.UtcNow, gemm };
-                File.WriteAllText(file.FullName, JsonSerializer.Serialize(report, JsonOptions));
+                File.WriteAllText(file.FullName, JsonSerializer.Serialize(report, _jsonOptions));
                 AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(file.FullName)}[/]");
             }
 

@@ -87,21 +87,20 @@ public sealed class ModelShard : IDisposable
             for (var layer = layers.Start; layer < layers.End; layer++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                string Name(string suffix) => TensorNames.Layer(layer, suffix);
                 loaded.Add(new LayerWeights
                 {
-                    InputNorm = loader.Vector(Name(TensorNames.InputNorm), hidden),
-                    Query = loader.Matrix(Name(TensorNames.QueryWeight), q, hidden),
-                    Key = loader.Matrix(Name(TensorNames.KeyWeight), kv, hidden),
-                    Value = loader.Matrix(Name(TensorNames.ValueWeight), kv, hidden),
-                    QueryBias = spec.AttentionBias ? loader.Vector(Name(TensorNames.QueryBias), q) : null,
-                    KeyBias = spec.AttentionBias ? loader.Vector(Name(TensorNames.KeyBias), kv) : null,
-                    ValueBias = spec.AttentionBias ? loader.Vector(Name(TensorNames.ValueBias), kv) : null,
-                    Output = loader.Matrix(Name(TensorNames.OutputWeight), hidden, q),
-                    PostAttentionNorm = loader.Vector(Name(TensorNames.PostAttentionNorm), hidden),
-                    Gate = loader.Matrix(Name(TensorNames.GateWeight), spec.IntermediateSize, hidden),
-                    Up = loader.Matrix(Name(TensorNames.UpWeight), spec.IntermediateSize, hidden),
-                    Down = loader.Matrix(Name(TensorNames.DownWeight), hidden, spec.IntermediateSize),
+                    InputNorm = loader.Vector(ModelTensorNames.InputNorm(layer), hidden),
+                    Query = loader.Matrix(ModelTensorNames.QueryProjection(layer), q, hidden),
+                    Key = loader.Matrix(ModelTensorNames.KeyProjection(layer), kv, hidden),
+                    Value = loader.Matrix(ModelTensorNames.ValueProjection(layer), kv, hidden),
+                    QueryBias = spec.AttentionBias ? loader.Vector(ModelTensorNames.QueryBias(layer), q) : null,
+                    KeyBias = spec.AttentionBias ? loader.Vector(ModelTensorNames.KeyBias(layer), kv) : null,
+                    ValueBias = spec.AttentionBias ? loader.Vector(ModelTensorNames.ValueBias(layer), kv) : null,
+                    Output = loader.Matrix(ModelTensorNames.OutputProjection(layer), hidden, q),
+                    PostAttentionNorm = loader.Vector(ModelTensorNames.PostAttentionNorm(layer), hidden),
+                    Gate = loader.Matrix(ModelTensorNames.GateProjection(layer), spec.IntermediateSize, hidden),
+                    Up = loader.Matrix(ModelTensorNames.UpProjection(layer), spec.IntermediateSize, hidden),
+                    Down = loader.Matrix(ModelTensorNames.DownProjection(layer), hidden, spec.IntermediateSize),
                 });
             }
 
@@ -109,11 +108,11 @@ public sealed class ModelShard : IDisposable
             var isLast = layers.End == spec.LayerCount;
             var tied = spec.TieWordEmbeddings;
             var embedding = isFirst || (isLast && tied)
-                ? loader.Matrix(TensorNames.Embedding, spec.VocabSize, hidden)
+                ? loader.Matrix(ModelTensorNames.Embedding, spec.VocabSize, hidden)
                 : null;
-            var finalNorm = isLast ? loader.Vector(TensorNames.FinalNorm, hidden) : null;
+            var finalNorm = isLast ? loader.Vector(ModelTensorNames.FinalNorm, hidden) : null;
             var lmHead = isLast
-                ? (tied ? embedding : loader.Matrix(TensorNames.LmHead, spec.VocabSize, hidden))
+                ? (tied ? embedding : loader.Matrix(ModelTensorNames.LmHead, spec.VocabSize, hidden))
                 : null;
             return new ModelShard(spec, layers, backend, options, [.. loaded], isFirst ? embedding : null, finalNorm, lmHead, isLast && tied);
         }

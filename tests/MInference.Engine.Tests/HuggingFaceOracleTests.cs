@@ -7,7 +7,7 @@ namespace MInference.Engine.Tests;
 public sealed class HuggingFaceOracleTests : IDisposable
 {
     /// <summary>The bound the issue sets for the CPU engine against transformers' f32 eager attention.</summary>
-    private const double OracleTolerance = 1e-4;
+    internal const double OracleTolerance = 1e-4;
 
     /// <summary>Shapes the oracle must cover: a Llama-3 shape with llama3 rope scaling and a Qwen2 shape with biases.</summary>
     private static readonly string[] _requiredShapes = [ModelShapes.Tiny, ModelShapes.TinyQwen2];

@@ -26,7 +26,7 @@ public static class RunCommand
 
     public const int DefaultChunkTokens = 2048;
 
-    private const int TopTokens = 5;
+    public const int TopTokens = 5;
 
     /// <summary>Words of the pseudo-text; the document is a seeded random walk over them.</summary>
     private static readonly string[] _words =

@@ -4,9 +4,9 @@ namespace MInference.Kernels.Tests.Sparse;
 
 public class SparseAttentionCpuTests
 {
-    private const int QueryHeads = 4;
-    private const int KeyValueHeads = 2;
-    private const int HeadDim = 16;
+    internal const int QueryHeads = 4;
+    internal const int KeyValueHeads = 2;
+    internal const int HeadDim = 16;
 
     /// <summary>
     /// VS attention with an estimated (sparse) index equals double-precision attention restricted to the

@@ -59,16 +59,30 @@ public static class ConfigCommands
 
     private static Command CreateShow()
     {
-        var file = new Argument<FileInfo>("FILE") { Description = "Pattern config in our format" };
+        var file = new Argument<FileInfo>("FILE") { Description = "Pattern config in our format, or a MInference best_pattern file" };
         var command = new Command("show", "Print how many heads run each pattern") { file };
         command.SetAction(parseResult => Run(() =>
         {
             var path = parseResult.GetValue(file)!.FullName;
-            var loaded = PatternConfigJson.Load(path);
+            var loaded = LoadAny(path);
             AnsiConsole.MarkupLineInterpolated($"[bold]{path}[/]: {loaded.LayerCount} layers x {loaded.HeadCount} heads{(loaded.Source is null ? "" : $", from {loaded.Source}")}");
             PrintSummary(loaded);
         }));
         return command;
+    }
+
+    /// <summary>Our format, or a MInference list whose shape is inferred (its layers, its highest head + 1).</summary>
+    private static PatternConfig LoadAny(string path)
+    {
+        var text = File.ReadAllText(path);
+        if (!text.TrimStart().StartsWith('['))
+        {
+            return PatternConfigJson.Parse(text, path);
+        }
+
+        var (layers, heads) = MInferenceBestPatternImporter.InferShape(text, path);
+        AnsiConsole.MarkupLineInterpolated($"[yellow]MInference file: shape inferred as {layers} layers x {heads} heads; heads it does not list count as the default {HeadPattern.Default}[/]");
+        return MInferenceBestPatternImporter.Parse(text, layers, heads, path);
     }
 
     private static int Run(Action action)

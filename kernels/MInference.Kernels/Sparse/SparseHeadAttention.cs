@@ -4,9 +4,9 @@ namespace MInference.Kernels.Sparse;
 
 /// <summary>
 /// Runs one query head's configured pattern over a span on the CPU: estimates the index when the
-/// pattern is dynamic, then attends. Patterns that would select every causal key (VS budgets at
-/// least the key count after clamping, block-sparse top-k at least the key blocks, A-shape sink
-/// or window at least the key count) take the dense path, since their index would be pure overhead.
+/// pattern is dynamic, then attends. Patterns that would select every causal key (a VS budget at
+/// least the key count after clamping, block-sparse top-k at least the key blocks, A-shape sink plus
+/// window at least the key count) take the dense path, since their index would be pure overhead.
 /// </summary>
 public static class SparseHeadAttention
 {
@@ -20,7 +20,7 @@ public static class SparseHeadAttention
         {
             case SparsePatternKind.VerticalSlash:
                 var (v, s) = VerticalSlashEstimator.ClampBudgets(pattern.Verticals, pattern.Slashes, keyLength);
-                if (v < keyLength || s < keyLength)
+                if (v < keyLength && s < keyLength)
                 {
                     var selection = VerticalSlashEstimator.Estimate(query, keys, span, queryHead, pattern.Verticals, pattern.Slashes);
                     SparseAttentionCpu.VerticalSlash(query, keys, values, output, span, queryHead, VerticalSlashBlockIndex.Build(selection));
@@ -38,7 +38,7 @@ public static class SparseHeadAttention
 
                 break;
             case SparsePatternKind.AShape:
-                if (pattern.InitKeys < keyLength && pattern.LocalKeys < keyLength)
+                if ((long)pattern.InitKeys + pattern.LocalKeys < keyLength)
                 {
                     SparseAttentionCpu.AShape(query, keys, values, output, span, queryHead, pattern.InitKeys, pattern.LocalKeys);
                     return SparsePatternKind.AShape;

@@ -22,10 +22,12 @@ public class SparseHeadAttentionTests
         {
             (HeadPattern.VerticalSlash(40, 60), SparsePatternKind.VerticalSlash),
             (HeadPattern.VerticalSlash(1000, 6096), SparsePatternKind.Dense),
+            (HeadPattern.VerticalSlash(30, 300), SparsePatternKind.Dense),
             (HeadPattern.BlockSparse(2), SparsePatternKind.BlockSparse),
             (HeadPattern.BlockSparse(100), SparsePatternKind.Dense),
             (HeadPattern.AShape(16, 64), SparsePatternKind.AShape),
             (HeadPattern.AShape(128, 3968), SparsePatternKind.Dense),
+            (HeadPattern.AShape(100, 200), SparsePatternKind.Dense),
             (HeadPattern.Dense, SparsePatternKind.Dense),
         };
         foreach (var (pattern, expected) in cases)

@@ -3,5 +3,6 @@ using MInference.Cli.Commands;
 
 // The `minference` command line. Each command lives in its own file under Commands/.
 var root = new RootCommand("MInference.Cluster: million-token pre-fill with dynamic sparse attention");
+root.Subcommands.Add(ModelCommands.Create());
 root.Subcommands.Add(ConfigCommands.Create());
 return await root.Parse(args).InvokeAsync();

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
+using MInference.Shared.Models;
 using MInference.Shared.Patterns;
 using Spectre.Console;
 
@@ -97,6 +97,11 @@ public static class ConfigCommands
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
         }
+        catch (ModelFormatException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
         catch (IOException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
@@ -116,29 +121,10 @@ public static class ConfigCommands
         AnsiConsole.Write(table);
     }
 
-    /// <summary>Reads <c>num_hidden_layers</c> and <c>num_attention_heads</c> from the model's config.json.</summary>
+    /// <summary>Layers and query heads of the model directory's config.json, read by the model loader's own reader.</summary>
     private static (int Layers, int Heads) ReadModelShape(string directory)
     {
-        var path = Path.Combine(directory, "config.json");
-        if (!File.Exists(path))
-        {
-            throw new PatternConfigException($"{path}: not found (--model must be a Hugging Face model directory)");
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(File.ReadAllText(path));
-            var root = document.RootElement;
-            return (Field(root, "num_hidden_layers", path), Field(root, "num_attention_heads", path));
-        }
-        catch (JsonException e)
-        {
-            throw new PatternConfigException($"{path}: malformed JSON: {e.Message}", e);
-        }
+        var spec = ModelConfigReader.ReadDirectory(directory);
+        return (spec.LayerCount, spec.QueryHeadCount);
     }
-
-    private static int Field(JsonElement root, string name, string path)
-        => root.TryGetProperty(name, out var value) && value.TryGetInt32(out var result)
-            ? result
-            : throw new PatternConfigException($"{path}: missing whole number \"{name}\"");
 }

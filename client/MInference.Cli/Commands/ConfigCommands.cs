@@ -1,5 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
+using MInference.Shared.Models;
 using MInference.Shared.Patterns;
 using Spectre.Console;
 
@@ -59,16 +59,30 @@ public static class ConfigCommands
 
     private static Command CreateShow()
     {
-        var file = new Argument<FileInfo>("FILE") { Description = "Pattern config in our format" };
+        var file = new Argument<FileInfo>("FILE") { Description = "Pattern config in our format, or a MInference best_pattern file" };
         var command = new Command("show", "Print how many heads run each pattern") { file };
         command.SetAction(parseResult => Run(() =>
         {
             var path = parseResult.GetValue(file)!.FullName;
-            var loaded = PatternConfigJson.Load(path);
+            var loaded = LoadAny(path);
             AnsiConsole.MarkupLineInterpolated($"[bold]{path}[/]: {loaded.LayerCount} layers x {loaded.HeadCount} heads{(loaded.Source is null ? "" : $", from {loaded.Source}")}");
             PrintSummary(loaded);
         }));
         return command;
+    }
+
+    /// <summary>Our format, or a MInference list whose shape is inferred (its layers, its highest head + 1).</summary>
+    private static PatternConfig LoadAny(string path)
+    {
+        var text = File.ReadAllText(path);
+        if (!text.TrimStart().StartsWith('['))
+        {
+            return PatternConfigJson.Parse(text, path);
+        }
+
+        var (layers, heads) = MInferenceBestPatternImporter.InferShape(text, path);
+        AnsiConsole.MarkupLineInterpolated($"[yellow]MInference file: shape inferred as {layers} layers x {heads} heads; heads it does not list count as the default {HeadPattern.Default}[/]");
+        return MInferenceBestPatternImporter.Parse(text, layers, heads, path);
     }
 
     private static int Run(Action action)
@@ -79,6 +93,11 @@ public static class ConfigCommands
             return 0;
         }
         catch (PatternConfigException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (ModelFormatException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
@@ -102,29 +121,10 @@ public static class ConfigCommands
         AnsiConsole.Write(table);
     }
 
-    /// <summary>Reads <c>num_hidden_layers</c> and <c>num_attention_heads</c> from the model's config.json.</summary>
+    /// <summary>Layers and query heads of the model directory's config.json, read by the model loader's own reader.</summary>
     private static (int Layers, int Heads) ReadModelShape(string directory)
     {
-        var path = Path.Combine(directory, "config.json");
-        if (!File.Exists(path))
-        {
-            throw new PatternConfigException($"{path}: not found (--model must be a Hugging Face model directory)");
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(File.ReadAllText(path));
-            var root = document.RootElement;
-            return (Field(root, "num_hidden_layers", path), Field(root, "num_attention_heads", path));
-        }
-        catch (JsonException e)
-        {
-            throw new PatternConfigException($"{path}: malformed JSON: {e.Message}", e);
-        }
+        var spec = ModelConfigReader.ReadDirectory(directory);
+        return (spec.LayerCount, spec.QueryHeadCount);
     }
-
-    private static int Field(JsonElement root, string name, string path)
-        => root.TryGetProperty(name, out var value) && value.TryGetInt32(out var result)
-            ? result
-            : throw new PatternConfigException($"{path}: missing whole number \"{name}\"");
 }

@@ -12,6 +12,21 @@ namespace MInference.Kernels.Sparse;
 /// </summary>
 public static class SparseAttentionCpu
 {
+    /// <summary>Dense causal attention through the same row loop: each query visits keys <c>[0, position]</c>.</summary>
+    public static void DenseCausal(
+        ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output,
+        in SparseSpan span, int queryHead)
+    {
+        span.ValidateInputs(queryHead, query, keys, values, output);
+        var row = new RowSoftmax(span, queryHead);
+        for (var r = 0; r < span.SpanLength; r++)
+        {
+            row.Reset(query, r);
+            row.AddRange(keys, values, 0, span.SpanStart + r + 1);
+            row.WriteTo(output, r);
+        }
+    }
+
     public static void VerticalSlash(
         ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output,
         in SparseSpan span, int queryHead, VerticalSlashBlockIndex index)

@@ -7,25 +7,56 @@ namespace MInference.Kernels.Sparse;
 /// </summary>
 internal static class TopK
 {
-    /// <summary>The indices of the <paramref name="count"/> best scores, in ascending index order.</summary>
+    /// <summary>The indices of the <paramref name="count"/> best scores, in ascending index order; O(n log k).</summary>
     public static int[] Select(ReadOnlySpan<float> scores, int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, scores.Length);
-        var keys = scores.ToArray();
-        var order = new int[keys.Length];
-        for (var i = 0; i < order.Length; i++)
+        if (count == 0)
         {
-            order[i] = i;
+            return [];
         }
 
-        Array.Sort(order, (a, b) =>
+        // The heap's root is the worst entry kept so far, so a better candidate replaces it.
+        var kept = new PriorityQueue<int, (float Score, int Index)>(count, WorseFirst.Instance);
+        for (var i = 0; i < scores.Length; i++)
         {
-            var byScore = keys[b].CompareTo(keys[a]);
-            return byScore != 0 ? byScore : a.CompareTo(b);
-        });
-        var selected = order.AsSpan(0, count).ToArray();
+            if (kept.Count < count)
+            {
+                kept.Enqueue(i, (scores[i], i));
+            }
+            else if (WorseFirst.Instance.Compare(Peek(kept), (scores[i], i)) < 0)
+            {
+                kept.DequeueEnqueue(i, (scores[i], i));
+            }
+        }
+
+        var selected = new int[count];
+        var n = 0;
+        foreach (var (index, _) in kept.UnorderedItems)
+        {
+            selected[n++] = index;
+        }
+
         Array.Sort(selected);
         return selected;
+    }
+
+    private static (float Score, int Index) Peek(PriorityQueue<int, (float Score, int Index)> queue)
+    {
+        queue.TryPeek(out _, out var priority);
+        return priority;
+    }
+
+    /// <summary>Orders (score, index) from worst to best: lower score first, then higher index first.</summary>
+    private sealed class WorseFirst : IComparer<(float Score, int Index)>
+    {
+        public static readonly WorseFirst Instance = new();
+
+        public int Compare((float Score, int Index) x, (float Score, int Index) y)
+        {
+            var byScore = x.Score.CompareTo(y.Score);
+            return byScore != 0 ? byScore : y.Index.CompareTo(x.Index);
+        }
     }
 }

@@ -91,6 +91,34 @@ public static class MInferenceBestPatternImporter
         return new PatternConfig(layerCount, headCount, patterns, scores) { Source = $"MInference best_pattern {Path.GetFileName(sourceName)}" };
     }
 
+    /// <summary>
+    /// The shape a MInference file implies when no model is at hand: its layer count, and one more
+    /// than the highest head number it lists (heads above that are unknown, not absent).
+    /// </summary>
+    public static (int Layers, int Heads) InferShape(string json, string sourceName = "input")
+    {
+        using var document = PatternConfigJson.ParseDocument(json, sourceName);
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Array || root.GetArrayLength() == 0)
+        {
+            throw new PatternConfigException($"{sourceName}: expected a non-empty JSON list with one object per layer");
+        }
+
+        var heads = 1;
+        foreach (var layer in root.EnumerateArray().Where(l => l.ValueKind == JsonValueKind.Object))
+        {
+            foreach (var property in layer.EnumerateObject())
+            {
+                if (int.TryParse(property.Name, NumberStyles.None, CultureInfo.InvariantCulture, out var head) && head < int.MaxValue)
+                {
+                    heads = Math.Max(heads, head + 1);
+                }
+            }
+        }
+
+        return (root.GetArrayLength(), heads);
+    }
+
     private static (HeadPattern Pattern, double? Score) ReadHead(JsonElement entry, string sourceName, string where)
     {
         if (entry.ValueKind != JsonValueKind.Array || entry.GetArrayLength() < 3)

@@ -44,7 +44,7 @@ public sealed class PatternConfig
 
     public HeadPattern this[int layer, int head] => _patterns[Index(layer, head)];
 
-    /// <summary>Every head on <see cref="HeadPattern.Default"/>: what a model without a config runs.</summary>
+    /// <summary>Every head on one pattern; with <see cref="HeadPattern.Default"/>, what a model without a config runs.</summary>
     public static PatternConfig Uniform(int layerCount, int headCount, HeadPattern pattern)
         => new(layerCount, headCount, Enumerable.Repeat(pattern, checked(layerCount * headCount)).ToArray());
 

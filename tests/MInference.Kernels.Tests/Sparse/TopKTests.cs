@@ -23,4 +23,20 @@ public class TopKTests
         var expected = scores.Select((s, i) => (s, i)).OrderByDescending(x => x.s).Take(321).Select(x => x.i).Order().ToArray();
         Assert.Equal(expected, TopK.Select(scores, 321));
     }
+
+    /// <summary>With heavily tied (quantised) scores and NaNs, the selection equals a stable full sort by score descending, index ascending.</summary>
+    [Theory]
+    [InlineData(5)]
+    [InlineData(6)]
+    public void Tied_and_NaN_scores_match_a_stable_sort(int seed)
+    {
+        var random = new Random(seed);
+        var scores = Enumerable.Range(0, 3000).Select(_ => random.Next(10) == 0 ? float.NaN : random.Next(7) / 7f).ToArray();
+        foreach (var k in new[] { 0, 1, 64, 2999, 3000 })
+        {
+            var expected = scores.Select((s, i) => (s: float.IsNaN(s) ? float.NegativeInfinity : s, i))
+                .OrderByDescending(x => x.s).ThenBy(x => x.i).Take(k).Select(x => x.i).Order().ToArray();
+            Assert.Equal(expected, TopK.Select(scores, k));
+        }
+    }
 }

@@ -51,4 +51,12 @@ public class MInferenceBestPatternImporterTests
         Assert.Equal(imported[0, 1], reloaded[0, 1]);
         Assert.Equal(0.25, reloaded.Score(0, 0));
     }
+
+    /// <summary>Without a model, the shape is the file's layer count and its highest head number plus one.</summary>
+    [Fact]
+    public void InferShape_uses_layer_count_and_highest_head()
+    {
+        Assert.Equal((2, 8), MInferenceBestPatternImporter.InferShape("[{\"0\": [\"dense\", 1, 1, 0]}, {\"7\": [\"stream_llm\", 1, 1, 0], \"3\": []}]"));
+        Assert.Throws<PatternConfigException>(() => MInferenceBestPatternImporter.InferShape("[]"));
+    }
 }

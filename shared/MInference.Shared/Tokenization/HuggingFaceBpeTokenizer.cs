@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Microsoft.ML.Tokenizers;
+using MInference.Shared.Tokenization.Unicode;
 
 namespace MInference.Shared.Tokenization;
 
@@ -215,7 +216,7 @@ internal sealed class HuggingFaceBpeTokenizer : ITextTokenizer
 
     private string Normalize(string piece, bool atStart)
     {
-        var text = _settings.NormalizeNfc ? piece.Normalize(NormalizationForm.FormC) : piece;
+        var text = _settings.NormalizeNfc ? CanonicalComposition.Normalize(piece) : piece;
         if (_settings.ReplaceSpaceWithMetaspace)
         {
             text = text.Replace(' ', Metaspace);

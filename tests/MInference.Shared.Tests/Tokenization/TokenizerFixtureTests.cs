@@ -1,5 +1,3 @@
-using MInference.Shared.Tokenization;
-
 namespace MInference.Shared.Tests.Tokenization;
 
 public sealed class TokenizerFixtureTests
@@ -16,7 +14,7 @@ public sealed class TokenizerFixtureTests
     public void Ids_equal_hugging_face_tokenizers(string vocabulary)
     {
         var expected = TokenizerFixture.ExpectedFor(vocabulary);
-        var tokenizer = TokenizerLoader.Load(TestVocabularies.DirectoryOf(vocabulary));
+        var tokenizer = TestVocabularies.Load(vocabulary);
         Assert.Equal(TokenizerFixture.Samples, expected.Select(e => e.Text));
 
         var mismatches = new List<string>();

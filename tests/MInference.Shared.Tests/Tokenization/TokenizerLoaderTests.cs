@@ -108,13 +108,16 @@ public sealed class TokenizerLoaderTests
         Assert.Empty(tokenizer.Encode(string.Empty));
     }
 
-    /// <summary>Decoding the ids of every sample gives the sample back (NFC-normalized where the vocabulary normalizes).</summary>
+    /// <summary>
+    /// Decoding the ids of every sample gives the sample back (NFC-normalized where the vocabulary
+    /// normalizes). Samples holding special-token text are left out: decoding drops special tokens by design.
+    /// </summary>
     [Theory]
     [MemberData(nameof(Vocabularies))]
     public void Decode_of_encode_round_trips_every_sample(string vocabulary)
     {
         var tokenizer = TestVocabularies.Load(vocabulary);
-        foreach (var text in TokenizerFixture.Samples)
+        foreach (var text in TokenizerFixture.Samples.Where(s => !s.Contains("<s>", StringComparison.Ordinal) && !s.Contains("<|", StringComparison.Ordinal)))
         {
             var expected = vocabulary == TestVocabularies.Qwen3 ? CanonicalComposition.Normalize(text) : text;
             Assert.Equal(expected, tokenizer.Decode(tokenizer.Encode(text)));

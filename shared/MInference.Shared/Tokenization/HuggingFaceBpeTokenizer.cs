@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Microsoft.ML.Tokenizers;
+using MInference.Shared.Tokenization.Unicode;
 
 namespace MInference.Shared.Tokenization;
 
@@ -162,26 +163,66 @@ internal sealed class HuggingFaceBpeTokenizer : ITextTokenizer
             return;
         }
 
-        if (_settings.IgnoreMerges && _settings.SplitPattern is not null)
+        if (_settings.SplitPattern is null)
         {
-            foreach (var (offset, length) in _bpe.PreTokenizer!.PreTokenize(normalized))
-            {
-                var word = normalized.Substring(offset, length);
-                if (_settings.Vocabulary.TryGetValue(_settings.ByteLevel ? ToByteLevelCharacters(word) : word, out var id))
-                {
-                    ids.Add(id);
-                }
-                else
-                {
-                    AppendWord(word, considerPreTokenization: false, ids);
-                }
-            }
-
+            AppendWord(normalized, considerPreTokenization: false, ids);
             return;
         }
 
-        AppendWord(normalized, considerPreTokenization: _settings.SplitPattern is not null, ids);
+        var hasSurrogates = normalized.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') >= 0;
+        if (!_settings.IgnoreMerges && !hasSurrogates)
+        {
+            AppendWord(normalized, considerPreTokenization: true, ids);
+            return;
+        }
+
+        foreach (var (offset, length) in hasSurrogates ? PreTokenizeCodePoints(normalized) : _bpe.PreTokenizer!.PreTokenize(normalized))
+        {
+            var word = normalized.Substring(offset, length);
+            if (_settings.IgnoreMerges
+                && _settings.Vocabulary.TryGetValue(_settings.ByteLevel ? ToByteLevelCharacters(word) : word, out var id))
+            {
+                ids.Add(id);
+            }
+            else
+            {
+                AppendWord(word, considerPreTokenization: false, ids);
+            }
+        }
     }
+
+    /// <summary>
+    /// Splits like the pre-tokenizer's regex would on code points. .NET's regex sees a character
+    /// outside the BMP as two surrogates, neither of them \p{L} or \p{N}, where Hugging Face's
+    /// (Rust/Oniguruma) regex sees one letter or digit; so the regex runs over a stand-in string with
+    /// one BMP character of the same class per code point, and the splits are mapped back.
+    /// </summary>
+    private IEnumerable<(int Offset, int Length)> PreTokenizeCodePoints(string text)
+    {
+        var standIn = new StringBuilder(text.Length);
+        var starts = new List<int>(text.Length + 1);
+        var index = 0;
+        foreach (var rune in text.EnumerateRunes())
+        {
+            starts.Add(index);
+            standIn.Append(rune.IsBmp ? (char)rune.Value : StandInFor(Rune.GetUnicodeCategory(rune)));
+            index += rune.Utf16SequenceLength;
+        }
+
+        starts.Add(index);
+        foreach (var (offset, length) in _bpe.PreTokenizer!.PreTokenize(standIn.ToString()))
+        {
+            yield return (starts[offset], starts[offset + length] - starts[offset]);
+        }
+    }
+
+    private static char StandInFor(UnicodeCategory category) => category switch
+    {
+        UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
+            or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter => '\u4E00',
+        UnicodeCategory.DecimalDigitNumber or UnicodeCategory.LetterNumber or UnicodeCategory.OtherNumber => '\u0660',
+        _ => '\u00A9',
+    };
 
     private void AppendWord(string text, bool considerPreTokenization, List<int> ids)
     {
@@ -215,7 +256,7 @@ internal sealed class HuggingFaceBpeTokenizer : ITextTokenizer
 
     private string Normalize(string piece, bool atStart)
     {
-        var text = _settings.NormalizeNfc ? piece.Normalize(NormalizationForm.FormC) : piece;
+        var text = _settings.NormalizeNfc ? CanonicalComposition.Normalize(piece) : piece;
         if (_settings.ReplaceSpaceWithMetaspace)
         {
             text = text.Replace(' ', Metaspace);

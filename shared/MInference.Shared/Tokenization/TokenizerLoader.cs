@@ -111,6 +111,15 @@ public static class TokenizerLoader
                 : $"{path}: neither a ByteLevel pre-tokenizer nor SentencePiece '▁' handling; this BPE scheme is not supported");
         }
 
+        // Without a split, SentencePiece-style BPE runs over the whole text as one word, and
+        // Microsoft.ML.Tokenizers' merge loop is quadratic in word length (minutes for 1M characters).
+        // Where no vocabulary token holds a '▁' after another character, no token can span the point
+        // before such a '▁', so cutting the text there gives exactly the same tokens.
+        if (sentencePiece && splitPattern is null && !vocabulary.Keys.Any(HasInnerMetaspace))
+        {
+            splitPattern = CreateRegex($"{Metaspace}*[^{Metaspace}]+|{Metaspace}+");
+        }
+
         var (prefix, suffix) = ReadPostProcessor(path, root, config, vocabulary, addedTokens);
         var unknownToken = OptionalString(model, "unk_token");
         return new HuggingFaceBpeSettings
@@ -133,6 +142,19 @@ public static class TokenizerLoader
             BeginOfSequenceId = SpecialTokenId(config, "bos_token", vocabulary, addedTokens) ?? (prefix.Count > 0 ? prefix[0] : null),
             EndOfSequenceId = SpecialTokenId(config, "eos_token", vocabulary, addedTokens),
         };
+    }
+
+    private static bool HasInnerMetaspace(string token)
+    {
+        for (var i = token.Length < 2 ? -1 : token.IndexOf(Metaspace[0], 1); i > 0; i = token.IndexOf(Metaspace[0], i + 1))
+        {
+            if (token[i - 1] != Metaspace[0])
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static Dictionary<string, int> ReadVocabulary(string path, JsonElement model)

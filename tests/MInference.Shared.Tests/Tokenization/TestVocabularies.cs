@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using MInference.Shared.Tokenization;
+
 namespace MInference.Shared.Tests.Tokenization;
 
 /// <summary>
@@ -12,7 +15,17 @@ internal static class TestVocabularies
 
     private const string SolutionFileName = "MInference.Cluster.sln";
 
+    /// <summary>Loaded once per test run: building a 150K-merge BPE takes a while and the tokenizers are immutable.</summary>
+    private static readonly ConcurrentDictionary<string, Lazy<ITextTokenizer>> _loaded = new(StringComparer.Ordinal);
+
     public static string RepositoryRoot { get; } = FindRepositoryRoot();
+
+    /// <summary>The tokenizer of vocabulary <paramref name="name"/>, through <see cref="TokenizerLoader"/>; skips when not fetched.</summary>
+    public static ITextTokenizer Load(string name)
+    {
+        var directory = DirectoryOf(name);
+        return _loaded.GetOrAdd(directory, d => new Lazy<ITextTokenizer>(() => TokenizerLoader.Load(d))).Value;
+    }
 
     public static string FixtureDirectory => Path.Combine(RepositoryRoot, "tests", "fixtures", "tokenizers");
 

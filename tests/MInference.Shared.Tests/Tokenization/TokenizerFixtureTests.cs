@@ -1,22 +1,27 @@
-using MInference.Shared.Tokenization;
-
 namespace MInference.Shared.Tests.Tokenization;
 
 public sealed class TokenizerFixtureTests
 {
-    public static TheoryData<string> Vocabularies => new() { TestVocabularies.Llama2, TestVocabularies.Qwen3 };
+    public static TheoryData<string, string> Oracles => new()
+    {
+        { TokenizerFixture.HuggingFaceTokenizers, TestVocabularies.Llama2 },
+        { TokenizerFixture.HuggingFaceTokenizers, TestVocabularies.Qwen3 },
+        { TokenizerFixture.TransformersJs, TestVocabularies.Llama2 },
+        { TokenizerFixture.TransformersJs, TestVocabularies.Qwen3 },
+    };
 
     /// <summary>
-    /// For every sample string, our ids (with and without special tokens) equal the ids Hugging Face's
-    /// Python <c>tokenizers</c> gave for the same tokenizer.json (expected_ids.json). Every mismatch is
-    /// listed, so one run shows all strings where the two disagree.
+    /// For every sample string, our ids (with and without special tokens) equal the ids an outside
+    /// implementation gave for the same tokenizer.json: Hugging Face's Python <c>tokenizers</c>
+    /// (expected_ids.json) and the transformers.js port (expected_ids_transformersjs.json). Every
+    /// mismatch is listed, so one run shows all strings where the two disagree.
     /// </summary>
     [Theory]
-    [MemberData(nameof(Vocabularies))]
-    public void Ids_equal_hugging_face_tokenizers(string vocabulary)
+    [MemberData(nameof(Oracles))]
+    public void Ids_equal_outside_implementation(string fixtureFile, string vocabulary)
     {
-        var expected = TokenizerFixture.ExpectedFor(vocabulary);
-        var tokenizer = TokenizerLoader.Load(TestVocabularies.DirectoryOf(vocabulary));
+        var expected = TokenizerFixture.ExpectedFor(fixtureFile, vocabulary);
+        var tokenizer = TestVocabularies.Load(vocabulary);
         Assert.Equal(TokenizerFixture.Samples, expected.Select(e => e.Text));
 
         var mismatches = new List<string>();

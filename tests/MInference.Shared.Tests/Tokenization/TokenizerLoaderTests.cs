@@ -1,6 +1,6 @@
-using System.Text;
 using MInference.Shared.Models;
 using MInference.Shared.Tokenization;
+using MInference.Shared.Tokenization.Unicode;
 
 namespace MInference.Shared.Tests.Tokenization;
 
@@ -77,7 +77,7 @@ public sealed class TokenizerLoaderTests
     [Fact]
     public void Llama2_vocabulary_gives_known_ids()
     {
-        var tokenizer = TokenizerLoader.Load(TestVocabularies.DirectoryOf(TestVocabularies.Llama2));
+        var tokenizer = TestVocabularies.Load(TestVocabularies.Llama2);
 
         Assert.Equal(32000, tokenizer.VocabularySize);
         Assert.Equal(1, tokenizer.BeginOfSequenceId);
@@ -97,7 +97,7 @@ public sealed class TokenizerLoaderTests
     [Fact]
     public void Qwen3_vocabulary_gives_known_ids()
     {
-        var tokenizer = TokenizerLoader.Load(TestVocabularies.DirectoryOf(TestVocabularies.Qwen3));
+        var tokenizer = TestVocabularies.Load(TestVocabularies.Qwen3);
 
         Assert.Null(tokenizer.BeginOfSequenceId);
         Assert.False(tokenizer.AddsBeginOfSequence);
@@ -108,15 +108,18 @@ public sealed class TokenizerLoaderTests
         Assert.Empty(tokenizer.Encode(string.Empty));
     }
 
-    /// <summary>Decoding the ids of every sample gives the sample back (NFC-normalized where the vocabulary normalizes).</summary>
+    /// <summary>
+    /// Decoding the ids of every sample gives the sample back (NFC-normalized where the vocabulary
+    /// normalizes). Samples holding special-token text are left out: decoding drops special tokens by design.
+    /// </summary>
     [Theory]
     [MemberData(nameof(Vocabularies))]
     public void Decode_of_encode_round_trips_every_sample(string vocabulary)
     {
-        var tokenizer = TokenizerLoader.Load(TestVocabularies.DirectoryOf(vocabulary));
-        foreach (var text in TokenizerFixture.Samples)
+        var tokenizer = TestVocabularies.Load(vocabulary);
+        foreach (var text in TokenizerFixture.Samples.Where(s => !s.Contains("<s>", StringComparison.Ordinal) && !s.Contains("<|", StringComparison.Ordinal)))
         {
-            var expected = vocabulary == TestVocabularies.Qwen3 ? text.Normalize(NormalizationForm.FormC) : text;
+            var expected = vocabulary == TestVocabularies.Qwen3 ? CanonicalComposition.Normalize(text) : text;
             Assert.Equal(expected, tokenizer.Decode(tokenizer.Encode(text)));
             Assert.All(tokenizer.Encode(text), id => Assert.InRange(id, 0, tokenizer.VocabularySize - 1));
         }
@@ -127,7 +130,7 @@ public sealed class TokenizerLoaderTests
     [MemberData(nameof(Vocabularies))]
     public void Decode_rejects_unknown_ids(string vocabulary)
     {
-        var tokenizer = TokenizerLoader.Load(TestVocabularies.DirectoryOf(vocabulary));
+        var tokenizer = TestVocabularies.Load(vocabulary);
 
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => tokenizer.Decode([tokenizer.VocabularySize + 5]));
 

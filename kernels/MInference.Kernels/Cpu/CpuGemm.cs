@@ -20,7 +20,7 @@ internal static unsafe class CpuGemm
     internal const int MicroRows = 6;
 
     /// <summary>Largest panel width, for stack scratch.</summary>
-    private const int MaxPanelWidth = 32;
+    internal const int MaxPanelWidth = 32;
 
     /// <summary>Depth per pass (KC): a 256 x 16 panel slice is 16 KiB and stays in L1.</summary>
     internal const int DepthBlock = 256;

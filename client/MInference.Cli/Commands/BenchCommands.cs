@@ -21,7 +21,10 @@ public static class BenchCommands
         (1536, 1536, 1536),
     ];
 
-    private static readonly JsonSerializerOptions _jsonOptions = new() { WriteIndented = true };
+    /// <summary>Prompt lengths of the attention benchmark.</summary>
+    private static readonly int[] _attentionTokens = [1024, 4096];
+
+    private static readonly JsonSerializerOptions _jsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public static Command Create()
     {
@@ -37,13 +40,14 @@ public static class BenchCommands
         var json = new Option<FileInfo?>("--json") { Description = "Also write the results to this JSON file" };
         var prefill = new Option<int[]>("--prefill-tokens")
         {
-            Description = "Prompt lengths of the `small` model pre-fill (none: skip it)",
+            Description = "Prompt lengths of the `small` model pre-fill",
             DefaultValueFactory = _ => [4096, 16384],
             AllowMultipleArgumentsPerToken = true,
         };
+        var skipPrefill = new Option<bool>("--skip-prefill") { Description = "Measure only the GEMM" };
         var chunk = new Option<int>("--chunk") { Description = "Tokens per pre-fill span", DefaultValueFactory = _ => RunCommand.DefaultChunkTokens };
         var cache = new Option<DirectoryInfo>("--cache") { Description = "Where generated models are kept", DefaultValueFactory = _ => new DirectoryInfo(RunCommand.DefaultCacheDirectory()) };
-        var command = new Command("cpu", "GFLOP/s of the CPU GEMM path and tokens/s of a `small` model pre-fill") { threads, repeats, json, prefill, chunk, cache };
+        var command = new Command("cpu", "GFLOP/s of the CPU GEMM path and tokens/s of a `small` model pre-fill") { threads, repeats, json, prefill, skipPrefill, chunk, cache };
         command.SetAction((parse, cancellationToken) =>
         {
             using var backend = new CpuBackend(new CpuBackendOptions { MaxDegreeOfParallelism = parse.GetValue(threads) });
@@ -65,11 +69,24 @@ public static class BenchCommands
             AnsiConsole.MarkupLine($"[bold]CPU GEMM[/] ({Markup.Escape(backend.Name)}, f32, out = in · Wᵀ)");
             AnsiConsole.Write(table);
 
-            var prefillResults = MeasurePrefill(backend, parse.GetValue(prefill) ?? [], parse.GetValue(chunk), parse.GetValue(cache)!.FullName, cancellationToken);
+            var attention = new List<AttentionMeasurement>();
+            var attentionTable = new Table().AddColumns("tokens", "heads", "head_dim", "median ms", "GFLOP/s");
+            foreach (var tokens in _attentionTokens)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var measurement = CpuAttentionBenchmark.Measure(backend, tokens, 12, 4, 64, parse.GetValue(repeats));
+                attention.Add(measurement);
+                attentionTable.AddRow($"{tokens}", "12/4", "64", $"{measurement.MedianSeconds * 1000:F1}", $"{measurement.GigaflopsPerSecond:F1}");
+            }
+
+            AnsiConsole.MarkupLine("[bold]CPU dense causal attention[/] (f32, GQA, the `small` model's heads; FLOPs of the causal half)");
+            AnsiConsole.Write(attentionTable);
+
+            var prefillResults = MeasurePrefill(backend, parse.GetValue(skipPrefill) ? [] : parse.GetValue(prefill) ?? [], parse.GetValue(chunk), parse.GetValue(cache)!.FullName, cancellationToken);
             var file = parse.GetValue(json);
             if (file is not null)
             {
-                var report = new { backend = backend.Name, date = DateTimeOffset.UtcNow, gemm, prefill = prefillResults };
+                var report = new { backend = backend.Name, date = DateTimeOffset.UtcNow, gemm, attention, prefill = prefillResults };
                 File.WriteAllText(file.FullName, JsonSerializer.Serialize(report, _jsonOptions));
                 AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(file.FullName)}[/]");
             }

@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace MInference.Kernels.Cpu;
@@ -39,8 +40,24 @@ internal static unsafe class CpuAttention
         var o = (nint)output.Pointer;
         var queryStride = query.Columns;
         var kvStride = keyCache.Columns;
-
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism };
+
+        // Transpose each KV head's visible keys once, block by block ([d, KeyBlock] per block), rather
+        // than once per query head and query block that reads them: every query head of a GQA group
+        // and every later query block reuses the same transposed blocks.
+        var keyLength = queryStart + n;
+        var keyBlocks = checked((int)((keyLength + KeyBlock - 1) / KeyBlock));
+        var blockSize = headDim * KeyBlock;
+        var transposed = GC.AllocateUninitializedArray<float>(checked(keyValueHeads * keyBlocks * blockSize), pinned: true);
+        var kt = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(transposed));
+        Parallel.For(0, keyValueHeads * keyBlocks, parallel, index =>
+        {
+            var kvHead = index / keyBlocks;
+            var keyStart = (long)(index % keyBlocks) * KeyBlock;
+            var keys = (int)Math.Min(KeyBlock, keyLength - keyStart);
+            Transpose((float*)k + (keyStart * kvStride) + (kvHead * headDim), kvStride, keys, headDim, (float*)kt + ((long)index * blockSize));
+        });
+
         Parallel.For(
             0,
             items,
@@ -57,7 +74,7 @@ internal static unsafe class CpuAttention
                 RunBlock(
                     (float*)q + ((long)rowStart * queryStride) + (head * headDim),
                     queryStride,
-                    (float*)k + (kvHead * headDim),
+                    (float*)kt + ((long)kvHead * keyBlocks * blockSize),
                     (float*)v + (kvHead * headDim),
                     kvStride,
                     (float*)o + ((long)rowStart * queryStride) + (head * headDim),
@@ -75,7 +92,7 @@ internal static unsafe class CpuAttention
     private static void RunBlock(
         float* q,
         int queryStride,
-        float* k,
+        float* keysTransposed,
         float* v,
         int kvStride,
         float* o,
@@ -85,7 +102,7 @@ internal static unsafe class CpuAttention
         float scale,
         Scratch scratch)
     {
-        fixed (float* qs = scratch.Query, kt = scratch.KeysTransposed, s = scratch.Scores, acc = scratch.Accumulator, rowMax = scratch.RowMax, rowSum = scratch.RowSum)
+        fixed (float* qs = scratch.Query, s = scratch.Scores, acc = scratch.Accumulator, rowMax = scratch.RowMax, rowSum = scratch.RowSum)
         {
             for (var r = 0; r < rows; r++)
             {
@@ -100,7 +117,7 @@ internal static unsafe class CpuAttention
             for (long keyStart = 0; keyStart <= lastKey; keyStart += KeyBlock)
             {
                 var keys = (int)Math.Min(KeyBlock, lastKey + 1 - keyStart);
-                Transpose(k + (keyStart * kvStride), kvStride, keys, headDim, kt);
+                var kt = keysTransposed + (keyStart * headDim);
                 for (var r = 0; r < rows; r++)
                 {
                     // Keys past the row's own position are masked by cutting the row short.
@@ -112,22 +129,8 @@ internal static unsafe class CpuAttention
 
                     var scores = s + (r * KeyBlock);
                     Scores(qs + (r * headDim), kt, headDim, scores);
-                    var scoreSpan = new Span<float>(scores, visible);
-                    var blockMax = TensorPrimitives.Max(scoreSpan);
-                    var newMax = Math.Max(rowMax[r], blockMax);
-                    var correction = MathF.Exp(rowMax[r] - newMax);
-                    rowMax[r] = newMax;
-                    TensorPrimitives.Subtract(scoreSpan, newMax, scoreSpan);
-                    TensorPrimitives.Exp(scoreSpan, scoreSpan);
-                    rowSum[r] = (rowSum[r] * correction) + TensorPrimitives.Sum(scoreSpan);
-                    var accRow = acc + (r * headDim);
-                    if (correction != 1f)
-                    {
-                        var accSpan = new Span<float>(accRow, headDim);
-                        TensorPrimitives.Multiply(accSpan, correction, accSpan);
-                    }
-
-                    AccumulateValues(scores, visible, v + (keyStart * kvStride), kvStride, headDim, accRow);
+                    var correction = ExponentiateRow(scores, visible, ref rowMax[r], ref rowSum[r]);
+                    AccumulateValues(scores, visible, v + (keyStart * kvStride), kvStride, headDim, correction, acc + (r * headDim));
                 }
             }
 
@@ -189,16 +192,62 @@ internal static unsafe class CpuAttention
         s7.Store(scores + 56);
     }
 
-    /// <summary>acc[d] += Σ_c p[c] · V[c, d], with 32 output lanes held in registers across the keys.</summary>
-    private static void AccumulateValues(float* p, int keys, float* v, int kvStride, int headDim, float* acc)
+    /// <summary>
+    /// Online-softmax step for one row's block of scores: masks keys past <paramref name="visible"/>,
+    /// raises the running max, turns the scores into exp(score - max) in place, adds them to the running
+    /// sum, and returns the factor by which earlier accumulations must shrink.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ExponentiateRow(float* scores, int visible, ref float rowMax, ref float rowSum)
     {
-        var d = 0;
-        for (; d + 32 <= headDim; d += 32)
+        for (var c = visible; c < KeyBlock; c++)
         {
-            var a0 = Vector256.Load(acc + d);
-            var a1 = Vector256.Load(acc + d + 8);
-            var a2 = Vector256.Load(acc + d + 16);
-            var a3 = Vector256.Load(acc + d + 24);
+            scores[c] = float.NegativeInfinity;
+        }
+
+        var m = Vector256.Max(
+            Vector256.Max(Vector256.Max(Vector256.Load(scores), Vector256.Load(scores + 8)), Vector256.Max(Vector256.Load(scores + 16), Vector256.Load(scores + 24))),
+            Vector256.Max(Vector256.Max(Vector256.Load(scores + 32), Vector256.Load(scores + 40)), Vector256.Max(Vector256.Load(scores + 48), Vector256.Load(scores + 56))));
+        var blockMax = float.NegativeInfinity;
+        for (var i = 0; i < 8; i++)
+        {
+            blockMax = Math.Max(blockMax, m.GetElement(i));
+        }
+
+        var newMax = Math.Max(rowMax, blockMax);
+        var correction = MathF.Exp(rowMax - newMax);
+        rowMax = newMax;
+        var shift = Vector256.Create(newMax);
+        var sum = Vector256<float>.Zero;
+        for (var c = 0; c < KeyBlock; c += 8)
+        {
+            var p = Vector256.Exp(Vector256.Load(scores + c) - shift);
+            p.Store(scores + c);
+            sum += p;
+        }
+
+        rowSum = (rowSum * correction) + Vector256.Sum(sum);
+        return correction;
+    }
+
+    /// <summary>
+    /// acc[d] = acc[d] · correction + Σ_c p[c] · V[c, d], with 64 output lanes (8 independent FMA chains)
+    /// held in registers across the keys; the online-softmax rescale rides on the loads.
+    /// </summary>
+    private static void AccumulateValues(float* p, int keys, float* v, int kvStride, int headDim, float correction, float* acc)
+    {
+        var scale = Vector256.Create(correction);
+        var d = 0;
+        for (; d + 64 <= headDim; d += 64)
+        {
+            var a0 = Vector256.Load(acc + d) * scale;
+            var a1 = Vector256.Load(acc + d + 8) * scale;
+            var a2 = Vector256.Load(acc + d + 16) * scale;
+            var a3 = Vector256.Load(acc + d + 24) * scale;
+            var a4 = Vector256.Load(acc + d + 32) * scale;
+            var a5 = Vector256.Load(acc + d + 40) * scale;
+            var a6 = Vector256.Load(acc + d + 48) * scale;
+            var a7 = Vector256.Load(acc + d + 56) * scale;
             var row = v + d;
             for (var c = 0; c < keys; c++)
             {
@@ -207,6 +256,10 @@ internal static unsafe class CpuAttention
                 a1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(row + 8), a1);
                 a2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(row + 16), a2);
                 a3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(row + 24), a3);
+                a4 = Vector256.FusedMultiplyAdd(x, Vector256.Load(row + 32), a4);
+                a5 = Vector256.FusedMultiplyAdd(x, Vector256.Load(row + 40), a5);
+                a6 = Vector256.FusedMultiplyAdd(x, Vector256.Load(row + 48), a6);
+                a7 = Vector256.FusedMultiplyAdd(x, Vector256.Load(row + 56), a7);
                 row += kvStride;
             }
 
@@ -214,11 +267,28 @@ internal static unsafe class CpuAttention
             a1.Store(acc + d + 8);
             a2.Store(acc + d + 16);
             a3.Store(acc + d + 24);
+            a4.Store(acc + d + 32);
+            a5.Store(acc + d + 40);
+            a6.Store(acc + d + 48);
+            a7.Store(acc + d + 56);
+        }
+
+        for (; d + 8 <= headDim; d += 8)
+        {
+            var a0 = Vector256.Load(acc + d) * scale;
+            var row = v + d;
+            for (var c = 0; c < keys; c++)
+            {
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Create(p[c]), Vector256.Load(row), a0);
+                row += kvStride;
+            }
+
+            a0.Store(acc + d);
         }
 
         for (; d < headDim; d++)
         {
-            var sum = acc[d];
+            var sum = acc[d] * correction;
             for (var c = 0; c < keys; c++)
             {
                 sum += p[c] * v[((long)c * kvStride) + d];
@@ -232,8 +302,6 @@ internal static unsafe class CpuAttention
     private sealed class Scratch(int headDim)
     {
         public float[] Query { get; } = new float[QueryBlock * headDim];
-
-        public float[] KeysTransposed { get; } = new float[headDim * KeyBlock];
 
         public float[] Scores { get; } = new float[QueryBlock * KeyBlock];
 

@@ -10,11 +10,17 @@ namespace MInference.Kernels.Cpu;
 /// </summary>
 internal static unsafe class CpuGemm
 {
-    /// <summary>Outputs per packed panel (NR): two Vector256&lt;float&gt;.</summary>
-    internal const int PanelWidth = 16;
+    /// <summary>Use the AVX-512 kernels (32-wide panels) where the hardware runs them natively.</summary>
+    internal static readonly bool Wide = Vector512.IsHardwareAccelerated;
 
-    /// <summary>Input rows per micro-kernel call (MR): 6 x 2 accumulators + 2 panel vectors + 1 broadcast fit the 16 AVX2 registers.</summary>
+    /// <summary>Outputs per packed panel (NR): two vectors, 32 floats with AVX-512, 16 with AVX2.</summary>
+    internal static readonly int PanelWidth = Wide ? 32 : 16;
+
+    /// <summary>Input rows per micro-kernel call (MR): 6 x 2 accumulators + 2 panel vectors + 1 broadcast fit 16 vector registers.</summary>
     internal const int MicroRows = 6;
+
+    /// <summary>Largest panel width, for stack scratch.</summary>
+    internal const int MaxPanelWidth = 32;
 
     /// <summary>Depth per pass (KC): a 256 x 16 panel slice is 16 KiB and stays in L1.</summary>
     internal const int DepthBlock = 256;
@@ -22,8 +28,10 @@ internal static unsafe class CpuGemm
     /// <summary>Input rows per tile (MC): 96 rows x 256 depth x 4 B = 96 KiB of A stays in L2.</summary>
     internal const int TileRows = 96;
 
-    /// <summary>Panels per tile: 128 outputs.</summary>
-    internal const int TilePanels = 8;
+    /// <summary>Outputs per tile: 128, a whole number of panels at either width.</summary>
+    internal const int TileOutputs = 128;
+
+    private static readonly int _tilePanels = TileOutputs / PanelWidth;
 
     /// <summary>Packs W [m, k] into ceil(m / 16) panels, each k rows of 16 outputs; outputs past m are zero.</summary>
     internal static float[] Pack(CpuTensor weight)
@@ -71,7 +79,7 @@ internal static unsafe class CpuGemm
         var m = output.Columns;
         var rowTiles = (n + TileRows - 1) / TileRows;
         var panels = (m + PanelWidth - 1) / PanelWidth;
-        var panelTiles = (panels + TilePanels - 1) / TilePanels;
+        var panelTiles = (panels + _tilePanels - 1) / _tilePanels;
         var tiles = rowTiles * panelTiles;
         var a = (nint)input.Pointer;
         var c = (nint)output.Pointer;
@@ -95,8 +103,8 @@ internal static unsafe class CpuGemm
     {
         var rowStart = tile / panelTiles * TileRows;
         var rowEnd = Math.Min(n, rowStart + TileRows);
-        var panelStart = tile % panelTiles * TilePanels;
-        var panelEnd = Math.Min(panels, panelStart + TilePanels);
+        var panelStart = tile % panelTiles * _tilePanels;
+        var panelEnd = Math.Min(panels, panelStart + _tilePanels);
 
         fixed (float* packedBase = packed)
         {
@@ -111,12 +119,12 @@ internal static unsafe class CpuGemm
                     var row = rowStart;
                     for (; row + MicroRows <= rowEnd; row += MicroRows)
                     {
-                        Kernel6(a + ((long)row * k) + depthStart, k, panel, depth, c + ((long)row * m) + (p * PanelWidth), m, accumulate, columns);
+                        Block(a + ((long)row * k) + depthStart, k, panel, depth, c + ((long)row * m) + (p * PanelWidth), m, accumulate, MicroRows, columns);
                     }
 
                     for (; row < rowEnd; row++)
                     {
-                        Kernel1(a + ((long)row * k) + depthStart, panel, depth, c + ((long)row * m) + (p * PanelWidth), accumulate, columns);
+                        Block(a + ((long)row * k) + depthStart, k, panel, depth, c + ((long)row * m) + (p * PanelWidth), m, accumulate, 1, columns);
                     }
                 }
             }
@@ -136,39 +144,73 @@ internal static unsafe class CpuGemm
         }
     }
 
+    /// <summary>
+    /// One micro-block of <paramref name="rows"/> (6 or 1) rows by one panel. A panel cut short by the
+    /// edge of W runs in a full-width scratch tile, so the kernels themselves never branch on width.
+    /// </summary>
+    private static void Block(float* a, int lda, float* b, int depth, float* c, int ldc, bool accumulate, int rows, int columns)
+    {
+        var width = PanelWidth;
+        if (columns == width)
+        {
+            Kernel(a, lda, b, depth, c, ldc, accumulate, rows);
+            return;
+        }
+
+        var tile = stackalloc float[MaxPanelWidth * MicroRows];
+        for (var r = 0; r < rows; r++)
+        {
+            for (var j = 0; j < width; j++)
+            {
+                tile[(r * width) + j] = accumulate && j < columns ? c[((long)r * ldc) + j] : 0f;
+            }
+        }
+
+        Kernel(a, lda, b, depth, tile, width, accumulate, rows);
+        for (var r = 0; r < rows; r++)
+        {
+            for (var j = 0; j < columns; j++)
+            {
+                c[((long)r * ldc) + j] = tile[(r * width) + j];
+            }
+        }
+    }
+
+    private static void Kernel(float* a, int lda, float* b, int depth, float* c, int ldc, bool accumulate, int rows)
+    {
+        if (Wide)
+        {
+            if (rows == MicroRows)
+            {
+                Kernel6Wide(a, lda, b, depth, c, ldc, accumulate);
+            }
+            else
+            {
+                Kernel1Wide(a, b, depth, c, accumulate);
+            }
+        }
+        else if (rows == MicroRows)
+        {
+            Kernel6(a, lda, b, depth, c, ldc, accumulate);
+        }
+        else
+        {
+            Kernel1(a, b, depth, c, accumulate);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel6(float* a, int lda, float* b, int depth, float* c, int ldc, bool accumulate, int columns)
+    private static void Kernel6(float* a, int lda, float* b, int depth, float* c, int ldc, bool accumulate)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (accumulate)
         {
-            if (columns == PanelWidth)
-            {
-                c00 = Vector256.Load(c); c01 = Vector256.Load(c + 8);
-                c10 = Vector256.Load(c + ldc); c11 = Vector256.Load(c + ldc + 8);
-                c20 = Vector256.Load(c + (2 * ldc)); c21 = Vector256.Load(c + (2 * ldc) + 8);
-                c30 = Vector256.Load(c + (3 * ldc)); c31 = Vector256.Load(c + (3 * ldc) + 8);
-                c40 = Vector256.Load(c + (4 * ldc)); c41 = Vector256.Load(c + (4 * ldc) + 8);
-                c50 = Vector256.Load(c + (5 * ldc)); c51 = Vector256.Load(c + (5 * ldc) + 8);
-            }
-            else
-            {
-                var partial = stackalloc float[PanelWidth * MicroRows];
-                for (var r = 0; r < MicroRows; r++)
-                {
-                    for (var j = 0; j < PanelWidth; j++)
-                    {
-                        partial[(r * PanelWidth) + j] = j < columns ? c[(r * ldc) + j] : 0f;
-                    }
-                }
-
-                c00 = Vector256.Load(partial); c01 = Vector256.Load(partial + 8);
-                c10 = Vector256.Load(partial + 16); c11 = Vector256.Load(partial + 24);
-                c20 = Vector256.Load(partial + 32); c21 = Vector256.Load(partial + 40);
-                c30 = Vector256.Load(partial + 48); c31 = Vector256.Load(partial + 56);
-                c40 = Vector256.Load(partial + 64); c41 = Vector256.Load(partial + 72);
-                c50 = Vector256.Load(partial + 80); c51 = Vector256.Load(partial + 88);
-            }
+            c00 = Vector256.Load(c); c01 = Vector256.Load(c + 8);
+            c10 = Vector256.Load(c + ldc); c11 = Vector256.Load(c + ldc + 8);
+            c20 = Vector256.Load(c + (2 * ldc)); c21 = Vector256.Load(c + (2 * ldc) + 8);
+            c30 = Vector256.Load(c + (3 * ldc)); c31 = Vector256.Load(c + (3 * ldc) + 8);
+            c40 = Vector256.Load(c + (4 * ldc)); c41 = Vector256.Load(c + (4 * ldc) + 8);
+            c50 = Vector256.Load(c + (5 * ldc)); c51 = Vector256.Load(c + (5 * ldc) + 8);
         }
         else
         {
@@ -185,88 +227,123 @@ internal static unsafe class CpuGemm
         {
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + 8);
-            b += PanelWidth;
-            var x = Vector256.Create(a0[kk]);
-            c00 = Vector256.FusedMultiplyAdd(x, b0, c00);
-            c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
-            x = Vector256.Create(a1[kk]);
-            c10 = Vector256.FusedMultiplyAdd(x, b0, c10);
-            c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
-            x = Vector256.Create(a2[kk]);
-            c20 = Vector256.FusedMultiplyAdd(x, b0, c20);
-            c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
-            x = Vector256.Create(a3[kk]);
-            c30 = Vector256.FusedMultiplyAdd(x, b0, c30);
-            c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
-            x = Vector256.Create(a4[kk]);
-            c40 = Vector256.FusedMultiplyAdd(x, b0, c40);
-            c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
-            x = Vector256.Create(a5[kk]);
-            c50 = Vector256.FusedMultiplyAdd(x, b0, c50);
-            c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            b += 16;
+            var x0 = Vector256.Create(a0[kk]);
+            c00 = Vector256.FusedMultiplyAdd(x0, b0, c00);
+            c01 = Vector256.FusedMultiplyAdd(x0, b1, c01);
+            var x1 = Vector256.Create(a1[kk]);
+            c10 = Vector256.FusedMultiplyAdd(x1, b0, c10);
+            c11 = Vector256.FusedMultiplyAdd(x1, b1, c11);
+            var x2 = Vector256.Create(a2[kk]);
+            c20 = Vector256.FusedMultiplyAdd(x2, b0, c20);
+            c21 = Vector256.FusedMultiplyAdd(x2, b1, c21);
+            var x3 = Vector256.Create(a3[kk]);
+            c30 = Vector256.FusedMultiplyAdd(x3, b0, c30);
+            c31 = Vector256.FusedMultiplyAdd(x3, b1, c31);
+            var x4 = Vector256.Create(a4[kk]);
+            c40 = Vector256.FusedMultiplyAdd(x4, b0, c40);
+            c41 = Vector256.FusedMultiplyAdd(x4, b1, c41);
+            var x5 = Vector256.Create(a5[kk]);
+            c50 = Vector256.FusedMultiplyAdd(x5, b0, c50);
+            c51 = Vector256.FusedMultiplyAdd(x5, b1, c51);
         }
 
-        if (columns == PanelWidth)
-        {
-            c00.Store(c); c01.Store(c + 8);
-            c10.Store(c + ldc); c11.Store(c + ldc + 8);
-            c20.Store(c + (2 * ldc)); c21.Store(c + (2 * ldc) + 8);
-            c30.Store(c + (3 * ldc)); c31.Store(c + (3 * ldc) + 8);
-            c40.Store(c + (4 * ldc)); c41.Store(c + (4 * ldc) + 8);
-            c50.Store(c + (5 * ldc)); c51.Store(c + (5 * ldc) + 8);
-        }
-        else
-        {
-            var partial = stackalloc float[PanelWidth * MicroRows];
-            c00.Store(partial); c01.Store(partial + 8);
-            c10.Store(partial + 16); c11.Store(partial + 24);
-            c20.Store(partial + 32); c21.Store(partial + 40);
-            c30.Store(partial + 48); c31.Store(partial + 56);
-            c40.Store(partial + 64); c41.Store(partial + 72);
-            c50.Store(partial + 80); c51.Store(partial + 88);
-            for (var r = 0; r < MicroRows; r++)
-            {
-                for (var j = 0; j < columns; j++)
-                {
-                    c[(r * ldc) + j] = partial[(r * PanelWidth) + j];
-                }
-            }
-        }
+        c00.Store(c); c01.Store(c + 8);
+        c10.Store(c + ldc); c11.Store(c + ldc + 8);
+        c20.Store(c + (2 * ldc)); c21.Store(c + (2 * ldc) + 8);
+        c30.Store(c + (3 * ldc)); c31.Store(c + (3 * ldc) + 8);
+        c40.Store(c + (4 * ldc)); c41.Store(c + (4 * ldc) + 8);
+        c50.Store(c + (5 * ldc)); c51.Store(c + (5 * ldc) + 8);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel1(float* a, float* b, int depth, float* c, bool accumulate, int columns)
+    private static void Kernel1(float* a, float* b, int depth, float* c, bool accumulate)
     {
-        var partial = stackalloc float[PanelWidth];
-        Vector256<float> c0, c1;
-        if (accumulate)
-        {
-            for (var j = 0; j < PanelWidth; j++)
-            {
-                partial[j] = j < columns ? c[j] : 0f;
-            }
-
-            c0 = Vector256.Load(partial);
-            c1 = Vector256.Load(partial + 8);
-        }
-        else
-        {
-            c0 = c1 = Vector256<float>.Zero;
-        }
-
+        var c0 = accumulate ? Vector256.Load(c) : Vector256<float>.Zero;
+        var c1 = accumulate ? Vector256.Load(c + 8) : Vector256<float>.Zero;
         for (var kk = 0; kk < depth; kk++)
         {
             var x = Vector256.Create(a[kk]);
             c0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b), c0);
             c1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 8), c1);
-            b += PanelWidth;
+            b += 16;
         }
 
-        c0.Store(partial);
-        c1.Store(partial + 8);
-        for (var j = 0; j < columns; j++)
+        c0.Store(c);
+        c1.Store(c + 8);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6Wide(float* a, int lda, float* b, int depth, float* c, int ldc, bool accumulate)
+    {
+        Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (accumulate)
         {
-            c[j] = partial[j];
+            c00 = Vector512.Load(c); c01 = Vector512.Load(c + 16);
+            c10 = Vector512.Load(c + ldc); c11 = Vector512.Load(c + ldc + 16);
+            c20 = Vector512.Load(c + (2 * ldc)); c21 = Vector512.Load(c + (2 * ldc) + 16);
+            c30 = Vector512.Load(c + (3 * ldc)); c31 = Vector512.Load(c + (3 * ldc) + 16);
+            c40 = Vector512.Load(c + (4 * ldc)); c41 = Vector512.Load(c + (4 * ldc) + 16);
+            c50 = Vector512.Load(c + (5 * ldc)); c51 = Vector512.Load(c + (5 * ldc) + 16);
         }
+        else
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector512<float>.Zero;
+        }
+
+        var a0 = a;
+        var a1 = a + lda;
+        var a2 = a + (2 * lda);
+        var a3 = a + (3 * lda);
+        var a4 = a + (4 * lda);
+        var a5 = a + (5 * lda);
+        for (var kk = 0; kk < depth; kk++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            b += 32;
+            var x0 = Vector512.Create(a0[kk]);
+            c00 = Vector512.FusedMultiplyAdd(x0, b0, c00);
+            c01 = Vector512.FusedMultiplyAdd(x0, b1, c01);
+            var x1 = Vector512.Create(a1[kk]);
+            c10 = Vector512.FusedMultiplyAdd(x1, b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(x1, b1, c11);
+            var x2 = Vector512.Create(a2[kk]);
+            c20 = Vector512.FusedMultiplyAdd(x2, b0, c20);
+            c21 = Vector512.FusedMultiplyAdd(x2, b1, c21);
+            var x3 = Vector512.Create(a3[kk]);
+            c30 = Vector512.FusedMultiplyAdd(x3, b0, c30);
+            c31 = Vector512.FusedMultiplyAdd(x3, b1, c31);
+            var x4 = Vector512.Create(a4[kk]);
+            c40 = Vector512.FusedMultiplyAdd(x4, b0, c40);
+            c41 = Vector512.FusedMultiplyAdd(x4, b1, c41);
+            var x5 = Vector512.Create(a5[kk]);
+            c50 = Vector512.FusedMultiplyAdd(x5, b0, c50);
+            c51 = Vector512.FusedMultiplyAdd(x5, b1, c51);
+        }
+
+        c00.Store(c); c01.Store(c + 16);
+        c10.Store(c + ldc); c11.Store(c + ldc + 16);
+        c20.Store(c + (2 * ldc)); c21.Store(c + (2 * ldc) + 16);
+        c30.Store(c + (3 * ldc)); c31.Store(c + (3 * ldc) + 16);
+        c40.Store(c + (4 * ldc)); c41.Store(c + (4 * ldc) + 16);
+        c50.Store(c + (5 * ldc)); c51.Store(c + (5 * ldc) + 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel1Wide(float* a, float* b, int depth, float* c, bool accumulate)
+    {
+        var c0 = accumulate ? Vector512.Load(c) : Vector512<float>.Zero;
+        var c1 = accumulate ? Vector512.Load(c + 16) : Vector512<float>.Zero;
+        for (var kk = 0; kk < depth; kk++)
+        {
+            var x = Vector512.Create(a[kk]);
+            c0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b), c0);
+            c1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b + 16), c1);
+            b += 32;
+        }
+
+        c0.Store(c);
+        c1.Store(c + 16);
     }
 }

@@ -65,6 +65,8 @@ public sealed unsafe class CudaBackend : IComputeBackend
 
     public CudaStream Stream => _stream;
 
+    internal CudaModule Module => _module;
+
     public IDeviceTensor Allocate(long rows, int columns)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);

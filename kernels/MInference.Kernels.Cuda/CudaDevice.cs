@@ -82,7 +82,7 @@ public static unsafe class CudaDevice
         }
         catch (DllNotFoundException e)
         {
-            return $"libcuda.so.1 could not be loaded ({e.Message})";
+            return $"libcuda.so.1 could not be loaded (no NVIDIA driver on this machine): {e.Message.Split('\n')[0]}";
         }
         catch (EntryPointNotFoundException e)
         {

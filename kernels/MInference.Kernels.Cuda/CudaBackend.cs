@@ -193,7 +193,7 @@ public sealed unsafe class CudaBackend : IComputeBackend
         _context.MakeCurrent();
         var ids = Scratch((long)tokenIds.Length * sizeof(int));
         CopyToDevice(MemoryMarshal.AsBytes(tokenIds), ids);
-        LaunchElementwise(Kernel("embedding_gather_bf16"), o.ElementCount, t.Pointer, ids, o.Rows, o.Columns);
+        LaunchElementwise(Kernel("embedding_gather_bf16"), o.ElementCount, t.Pointer, ids, o.Pointer, o.Rows, o.Columns);
     }
 
     public void RmsNorm(IDeviceTensor input, IDeviceTensor weight, float epsilon, IDeviceTensor output)

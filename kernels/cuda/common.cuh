@@ -4,6 +4,7 @@
 #pragma once
 #include <cuda_bf16.h>
 #include <stdint.h>
+#include <math.h>
 
 typedef __nv_bfloat16 bf16;
 

@@ -38,5 +38,15 @@ test_rc=0
 /tmp/dotnet/dotnet "$stage/tests/MInference.Kernels.Cuda.Tests.dll" -noColor -reporter verbose \
     -result-ctrf "$out/gpu-tests.ctrf.json" "$@" >"$out/gpu-tests.log" 2>&1 || test_rc=$?
 grep -E "\[FAIL\]|Assert|exceeds|Exception" "$out/gpu-tests.log" | head -60
-echo "SUMMARY: fatbin ok; tests rc $test_rc; $(grep -E 'Total: [0-9]+' "$out/gpu-tests.log" | tail -1 | sed 's/^ *//')"
+
+bench_line=""
+if [[ ${MINFERENCE_GPU_BENCH:-0} == 1 ]]; then
+    echo "== benchmarks (explicit tests) -> attention.jsonl"
+    export MINFERENCE_BENCH_OUT=$out
+    /tmp/dotnet/dotnet "$stage/tests/MInference.Kernels.Cuda.Tests.dll" -noColor -explicit only \
+        -class MInference.Kernels.Cuda.Tests.AttentionBenchmarks >"$out/bench.log" 2>&1 || bench_line="benchmarks FAILED (see bench.log); "
+    grep -E "\[FAIL\]|Exception" "$out/bench.log" | head -20
+    [[ -f $out/attention.jsonl ]] && cat "$out/attention.jsonl"
+fi
+echo "SUMMARY: fatbin ok; ${bench_line}tests rc $test_rc; $(grep -E 'Total: [0-9]+' "$out/gpu-tests.log" | tail -1 | sed 's/^ *//')"
 exit $test_rc

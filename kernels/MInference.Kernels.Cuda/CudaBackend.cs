@@ -17,6 +17,8 @@ public sealed unsafe class CudaBackend : IComputeBackend
     private const long MaxRmsNormBlocks = 1 << 20;
     private const int FlashQueryBlock = 64;
     private const int FlashThreads = 128;
+    private const int MmaKeyTile = 64;
+    private const int MmaRowPad = 8;
     private const int ReferenceThreads = 256;
     private const int MaxGridY = 65535;
     private const ushort BFloat16QuietNaN = 0x7FC0;
@@ -30,6 +32,7 @@ public sealed unsafe class CudaBackend : IComputeBackend
     private readonly CudaModule _module;
     private readonly CublasHandle _cublas;
     private readonly Dictionary<string, CudaKernel> _kernels = [];
+    private readonly HashSet<string> _sharedMemoryRaised = [];
     private DeviceBuffer? _scratch;
 
     private CudaBackend(int ordinal, string fatbinPath)
@@ -64,6 +67,9 @@ public sealed unsafe class CudaBackend : IComputeBackend
     public CudaContext Context => _context;
 
     public CudaStream Stream => _stream;
+
+    /// <summary>Which dense attention kernel <see cref="Attention"/> runs; tensor cores unless a test or benchmark asks otherwise.</summary>
+    public FlashAttentionKernel AttentionKernel { get; set; } = FlashAttentionKernel.TensorCore;
 
     internal CudaModule Module => _module;
 
@@ -286,8 +292,26 @@ public sealed unsafe class CudaBackend : IComputeBackend
 
         _context.MakeCurrent();
         var blocks = (q.Rows + FlashQueryBlock - 1) / FlashQueryBlock;
-        Kernel($"flash_attention_forward_d{arguments.HeadDim}").Launch(
-            _stream, ((uint)arguments.QueryHeads, (uint)blocks), FlashThreads, 0,
+        var d = arguments.HeadDim;
+        CudaKernel kernel;
+        var sharedBytes = 0;
+        if (AttentionKernel == FlashAttentionKernel.TensorCore)
+        {
+            kernel = Kernel($"flash_attention_mma_d{d}");
+            // Q tile plus two stages of K and V tiles, rows padded (flash_attention_mma.cu).
+            sharedBytes = (FlashQueryBlock + (4 * MmaKeyTile)) * (d + MmaRowPad) * 2;
+            if (_sharedMemoryRaised.Add(kernel.Name))
+            {
+                kernel.SetMaxDynamicSharedMemory(sharedBytes);
+            }
+        }
+        else
+        {
+            kernel = Kernel($"flash_attention_forward_d{d}");
+        }
+
+        kernel.Launch(
+            _stream, ((uint)arguments.QueryHeads, (uint)blocks), FlashThreads, (uint)sharedBytes,
             q.Pointer, k.Pointer, v.Pointer, o.Pointer, q.Rows, arguments.QueryStart,
             arguments.QueryHeads, arguments.KeyValueHeads, arguments.Scale * Log2E);
     }

@@ -39,6 +39,13 @@ public sealed unsafe class CudaKernel
 
     internal nint Function { get; }
 
+    /// <summary>Lets launches ask for more than the default 48 KiB of dynamic shared memory.</summary>
+    public void SetMaxDynamicSharedMemory(int bytes)
+    {
+        const int MaxDynamicSharedSizeBytes = 8;
+        CudaException.Check(CudaDriver.FuncSetAttribute(Function, MaxDynamicSharedSizeBytes, bytes), $"cuFuncSetAttribute({Name}, max dynamic shared memory {bytes})");
+    }
+
     /// <summary>Launches on <paramref name="stream"/>; launch-configuration errors throw naming the kernel.</summary>
     public void Launch(CudaStream stream, (uint X, uint Y) grid, uint blockThreads, uint sharedBytes, params ReadOnlySpan<KernelArgument> arguments)
     {

@@ -5,4 +5,5 @@
 #include "rmsnorm.cu"
 #include "rope.cu"
 #include "flash_attention.cu"
+#include "flash_attention_mma.cu"
 #include "attention_reference.cu"

@@ -7,21 +7,31 @@ namespace MInference.Kernels.Cuda.Tests;
 public sealed class FlashAttentionTests(CudaFixture fixture)
 {
     /// <summary>
-    /// Flash attention equals naive causal attention for spans at offsets into a longer, NaN-padded
+    /// Each flash kernel equals naive causal attention for spans at offsets into a longer, NaN-padded
     /// cache (rows past the keys in use must never be read), GQA groups of 1-8, d 64 and 128, ragged
     /// span lengths that don't fill a 64-row block.
     /// </summary>
     [Theory]
-    [InlineData(1, 0, 1, 1, 64)]
-    [InlineData(64, 0, 2, 1, 64)]
-    [InlineData(100, 0, 4, 2, 128)]
-    [InlineData(77, 300, 8, 2, 128)]
-    [InlineData(130, 1000, 4, 4, 64)]
-    [InlineData(1, 5000, 8, 1, 128)]
-    [InlineData(200, 37, 16, 2, 64)]
-    public void Flash_attention_matches_naive_attention(int rows, long queryStart, int queryHeads, int kvHeads, int headDim)
+    [InlineData(FlashAttentionKernel.TensorCore, 1, 0, 1, 1, 64)]
+    [InlineData(FlashAttentionKernel.TensorCore, 64, 0, 2, 1, 64)]
+    [InlineData(FlashAttentionKernel.TensorCore, 100, 0, 4, 2, 128)]
+    [InlineData(FlashAttentionKernel.TensorCore, 77, 300, 8, 2, 128)]
+    [InlineData(FlashAttentionKernel.TensorCore, 130, 1000, 4, 4, 64)]
+    [InlineData(FlashAttentionKernel.TensorCore, 1, 5000, 8, 1, 128)]
+    [InlineData(FlashAttentionKernel.TensorCore, 200, 37, 16, 2, 64)]
+    [InlineData(FlashAttentionKernel.TensorCore, 257, 700, 4, 1, 128)]
+    [InlineData(FlashAttentionKernel.Simple, 1, 0, 1, 1, 64)]
+    [InlineData(FlashAttentionKernel.Simple, 64, 0, 2, 1, 64)]
+    [InlineData(FlashAttentionKernel.Simple, 100, 0, 4, 2, 128)]
+    [InlineData(FlashAttentionKernel.Simple, 77, 300, 8, 2, 128)]
+    [InlineData(FlashAttentionKernel.Simple, 130, 1000, 4, 4, 64)]
+    [InlineData(FlashAttentionKernel.Simple, 1, 5000, 8, 1, 128)]
+    [InlineData(FlashAttentionKernel.Simple, 200, 37, 16, 2, 64)]
+    [InlineData(FlashAttentionKernel.Simple, 257, 700, 4, 1, 128)]
+    public void Flash_attention_matches_naive_attention(FlashAttentionKernel kernel, int rows, long queryStart, int queryHeads, int kvHeads, int headDim)
     {
         var backend = fixture.Backend;
+        backend.AttentionKernel = kernel;
         var seed = FreshSeed();
         var random = new Random(seed);
         var keyLength = queryStart + rows;
@@ -37,7 +47,7 @@ public sealed class FlashAttentionTests(CudaFixture fixture)
         backend.Attention(new AttentionArguments(query, keyCache, valueCache, output, queryStart, queryHeads, kvHeads, headDim));
 
         var expected = NaiveReference.Attention(q, k, v, queryStart, rows, queryHeads, kvHeads, headDim);
-        AssertClose(Download(backend, output), expected, seed, $"flash attention rows {rows} at {queryStart}, {queryHeads}/{kvHeads} heads, d {headDim}");
+        AssertClose(Download(backend, output), expected, seed, $"{kernel} flash attention rows {rows} at {queryStart}, {queryHeads}/{kvHeads} heads, d {headDim}");
     }
 
     /// <summary>The GPU reference kernel (the oracle of the long tests) itself agrees with the naive CPU attention.</summary>

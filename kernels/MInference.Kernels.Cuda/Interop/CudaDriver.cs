@@ -112,6 +112,9 @@ internal static unsafe partial class CudaDriver
         nint function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
         uint sharedBytes, nint stream, nint* parameters, nint* extra);
 
+    [LibraryImport(Library, EntryPoint = "cuFuncSetAttribute")]
+    internal static partial int FuncSetAttribute(nint function, int attribute, int value);
+
     [LibraryImport(Library, EntryPoint = "cuDeviceCanAccessPeer")]
     internal static partial int DeviceCanAccessPeer(out int canAccess, int device, int peerDevice);
 

@@ -17,7 +17,7 @@ public sealed unsafe class CudaBackend : IComputeBackend
     private const long MaxRmsNormBlocks = 1 << 20;
     private const int FlashQueryBlock = 64;
     private const int FlashThreads = 128;
-    private const int MmaKeyTile = 64;
+    private const int MmaQueryBlock = 128;
     private const int MmaRowPad = 8;
     private const int ReferenceThreads = 256;
     private const int MaxGridY = 65535;
@@ -291,15 +291,16 @@ public sealed unsafe class CudaBackend : IComputeBackend
         }
 
         _context.MakeCurrent();
-        var blocks = (q.Rows + FlashQueryBlock - 1) / FlashQueryBlock;
         var d = arguments.HeadDim;
         CudaKernel kernel;
         var sharedBytes = 0;
+        long blocks;
         if (AttentionKernel == FlashAttentionKernel.TensorCore)
         {
             kernel = Kernel($"flash_attention_mma_d{d}");
+            blocks = (q.Rows + MmaQueryBlock - 1) / MmaQueryBlock;
             // Q tile plus two stages of K and V tiles, rows padded (flash_attention_mma.cu).
-            sharedBytes = (FlashQueryBlock + (4 * MmaKeyTile)) * (d + MmaRowPad) * 2;
+            sharedBytes = (MmaQueryBlock + (4 * MmaKeyTile(d))) * (d + MmaRowPad) * 2;
             if (_sharedMemoryRaised.Add(kernel.Name))
             {
                 kernel.SetMaxDynamicSharedMemory(sharedBytes);
@@ -308,6 +309,7 @@ public sealed unsafe class CudaBackend : IComputeBackend
         else
         {
             kernel = Kernel($"flash_attention_forward_d{d}");
+            blocks = (q.Rows + FlashQueryBlock - 1) / FlashQueryBlock;
         }
 
         kernel.Launch(
@@ -444,6 +446,7 @@ public sealed unsafe class CudaBackend : IComputeBackend
             throw new ArgumentOutOfRangeException(nameof(a), $"query span at {a.QueryStart} of {q.Rows} rows needs {a.KeyLength} cached keys; the caches hold {k.Rows} and {v.Rows}");
         }
 
+        // The simple kernel's 64-row blocks bound the span more tightly than the 128-row mma blocks.
         if ((q.Rows + FlashQueryBlock - 1) / FlashQueryBlock > MaxGridY)
         {
             throw new ArgumentOutOfRangeException(nameof(a), q.Rows, $"query span of {q.Rows} rows exceeds the kernel's {(long)MaxGridY * FlashQueryBlock}; split it");
@@ -451,6 +454,9 @@ public sealed unsafe class CudaBackend : IComputeBackend
 
         return (q, k, v, o);
     }
+
+    /// <summary>Keys per shared-memory tile of flash_attention_mma.cu (MmaKeysD64 / MmaKeysD128).</summary>
+    private static int MmaKeyTile(int headDim) => headDim == 64 ? 64 : 32;
 
     private CudaKernel Kernel(string name)
     {

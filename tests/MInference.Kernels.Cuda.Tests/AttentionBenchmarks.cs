@@ -22,6 +22,7 @@ public sealed class AttentionBenchmarks(CudaFixture fixture)
     [InlineData(FlashAttentionKernel.TensorCore, 8 * 1024, 5)]
     [InlineData(FlashAttentionKernel.TensorCore, 32 * 1024, 5)]
     [InlineData(FlashAttentionKernel.TensorCore, 128 * 1024, 3)]
+    [InlineData(FlashAttentionKernel.TensorCore, 512 * 1024, 1)]
     public void Dense_causal_attention_layer(FlashAttentionKernel kernel, int tokens, int repeats)
     {
         var backend = fixture.Backend;

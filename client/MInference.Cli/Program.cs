@@ -1,5 +1,8 @@
 using System.CommandLine;
+using MInference.Cli.Commands;
 
 // The `minference` command line. Each command lives in its own file under Commands/.
 var root = new RootCommand("MInference.Cluster: million-token pre-fill with dynamic sparse attention");
+root.Subcommands.Add(RunCommand.Create());
+root.Subcommands.Add(BenchCommands.Create());
 return await root.Parse(args).InvokeAsync();

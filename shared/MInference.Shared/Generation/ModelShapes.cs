@@ -1,0 +1,115 @@
+using MInference.Shared.Models;
+using MInference.Shared.Tokenization;
+
+namespace MInference.Shared.Generation;
+
+/// <summary>
+/// The named model shapes the generator writes. Every shape uses the byte-level tokenizer: its ids
+/// (0..258) are a subset of every shape's vocabulary, so any generated model can run any prompt.
+/// </summary>
+public static class ModelShapes
+{
+    public const string Tiny = "tiny";
+    public const string TinyQwen2 = "tiny-qwen2";
+    public const string Small = "small";
+    public const string Llama3_8B = "llama3-8b";
+    public const string Qwen25_7B = "qwen2.5-7b";
+
+    /// <summary>Vocabulary of the tiny/small shapes: just above the byte tokenizer's 259 ids, rounded up to a multiple of 64.</summary>
+    public const int SmallVocabularySize = 320;
+
+    private static readonly RopeScaling s_llama31Scaling = new()
+    {
+        Type = RopeScalingType.Llama3,
+        Factor = 8f,
+        LowFrequencyFactor = 1f,
+        HighFrequencyFactor = 4f,
+        OriginalMaxPositionEmbeddings = 8192,
+    };
+
+    private static readonly Dictionary<string, ModelSpec> s_shapes = new(StringComparer.Ordinal)
+    {
+        // CI: head_dim 64, GQA 8/2, Llama 3.1's rope scaling (with d = 64 and theta 5e5 many frequencies
+        // have wavelengths past 8192, so the scaling really changes them). 2 layers of hidden 512 keep a
+        // 16K-token CPU pre-fill short.
+        [Tiny] = Llama(vocab: SmallVocabularySize, hidden: 512, intermediate: 1536, layers: 2, heads: 8, kvHeads: 2, headDim: 64),
+
+        // CI: Qwen2 layout with q/k/v biases, tied embeddings, theta 1e6.
+        [TinyQwen2] = new ModelSpec
+        {
+            Architecture = ModelArchitectures.Qwen2,
+            VocabSize = SmallVocabularySize,
+            HiddenSize = 512,
+            IntermediateSize = 1536,
+            LayerCount = 2,
+            QueryHeadCount = 8,
+            KeyValueHeadCount = 2,
+            HeadDim = 64,
+            RmsNormEpsilon = 1e-6f,
+            RopeTheta = 1e6f,
+            MaxPositionEmbeddings = 32768,
+            AttentionBias = true,
+            TieWordEmbeddings = true,
+            BeginOfSequenceTokenId = ByteLevelTokenizer.BeginOfTextId,
+            EndOfSequenceTokenId = ByteLevelTokenizer.EndOfTextId,
+        },
+
+        // CPU benchmarks: about 38M parameters.
+        [Small] = Llama(vocab: SmallVocabularySize, hidden: 768, intermediate: 2048, layers: 6, heads: 12, kvHeads: 4, headDim: 64),
+
+        // Llama-3.1-8B's published shape (16 GB in bf16).
+        [Llama3_8B] = Llama(vocab: 128256, hidden: 4096, intermediate: 14336, layers: 32, heads: 32, kvHeads: 8, headDim: 128),
+
+        // Qwen2.5-7B's published shape (15 GB in bf16).
+        [Qwen25_7B] = new ModelSpec
+        {
+            Architecture = ModelArchitectures.Qwen2,
+            VocabSize = 152064,
+            HiddenSize = 3584,
+            IntermediateSize = 18944,
+            LayerCount = 28,
+            QueryHeadCount = 28,
+            KeyValueHeadCount = 4,
+            HeadDim = 128,
+            RmsNormEpsilon = 1e-6f,
+            RopeTheta = 1e6f,
+            MaxPositionEmbeddings = 131072,
+            AttentionBias = true,
+            TieWordEmbeddings = false,
+            BeginOfSequenceTokenId = ByteLevelTokenizer.BeginOfTextId,
+            EndOfSequenceTokenId = ByteLevelTokenizer.EndOfTextId,
+        },
+    };
+
+    /// <summary>The shape names, in the order above.</summary>
+    public static IReadOnlyList<string> Names { get; } = [Tiny, TinyQwen2, Small, Llama3_8B, Qwen25_7B];
+
+    public static bool TryGet(string name, out ModelSpec spec) => s_shapes.TryGetValue(name, out spec!);
+
+    /// <summary>The spec of a named shape; an unknown name throws listing the valid ones.</summary>
+    public static ModelSpec Get(string name)
+        => TryGet(name, out var spec)
+            ? spec
+            : throw new ArgumentException($"unknown model shape '{name}' (valid: {string.Join(", ", Names)})", nameof(name));
+
+    /// <summary>A Llama 3.1-style spec: theta 5e5, llama3 rope scaling ×8 from 8192, eps 1e-5, 128K context.</summary>
+    private static ModelSpec Llama(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim) => new()
+    {
+        Architecture = ModelArchitectures.Llama,
+        VocabSize = vocab,
+        HiddenSize = hidden,
+        IntermediateSize = intermediate,
+        LayerCount = layers,
+        QueryHeadCount = heads,
+        KeyValueHeadCount = kvHeads,
+        HeadDim = headDim,
+        RmsNormEpsilon = 1e-5f,
+        RopeTheta = 500000f,
+        RopeScaling = s_llama31Scaling,
+        MaxPositionEmbeddings = 131072,
+        AttentionBias = false,
+        TieWordEmbeddings = false,
+        BeginOfSequenceTokenId = ByteLevelTokenizer.BeginOfTextId,
+        EndOfSequenceTokenId = ByteLevelTokenizer.EndOfTextId,
+    };
+}

@@ -1,0 +1,26 @@
+namespace MInference.Engine;
+
+/// <summary>Settings of a <see cref="ModelShard"/>.</summary>
+public sealed class ModelShardOptions
+{
+    /// <summary>Default for <see cref="MlpChunkTokens"/>.</summary>
+    public const int DefaultMlpChunkTokens = 4096;
+
+    /// <summary>
+    /// Tokens the MLP processes at once, so a long span never materialises [tokens, intermediate]
+    /// (1M x 14336 f32 would be 57 GB). Default: <see cref="DefaultMlpChunkTokens"/>.
+    /// </summary>
+    public int MlpChunkTokens { get; set; } = DefaultMlpChunkTokens;
+
+    /// <summary>Throws naming the bad setting and its limit.</summary>
+    public void Validate()
+    {
+        if (MlpChunkTokens < 1)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(MlpChunkTokens),
+                MlpChunkTokens,
+                $"ModelShardOptions.MlpChunkTokens is {MlpChunkTokens} but must be at least 1 (default {DefaultMlpChunkTokens})");
+        }
+    }
+}

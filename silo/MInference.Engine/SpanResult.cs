@@ -1,0 +1,27 @@
+using MInference.Kernels.Backends;
+
+namespace MInference.Engine;
+
+/// <summary>
+/// What a span leaves after a stage: the hidden states <c>[tokens, hidden]</c> to hand to the next
+/// stage (the caller owns and disposes them), and on the last stage the logits of the last position.
+/// </summary>
+public sealed class SpanResult : IDisposable
+{
+    internal SpanResult(IComputeBackend backend, IDeviceTensor hiddenStates, float[]? logits)
+    {
+        Backend = backend;
+        HiddenStates = hiddenStates;
+        Logits = logits;
+    }
+
+    /// <summary>The backend the hidden states live on.</summary>
+    public IComputeBackend Backend { get; }
+
+    public IDeviceTensor HiddenStates { get; }
+
+    /// <summary>Vocabulary-sized logits of the span's last token; null unless the stage owns the last layer.</summary>
+    public float[]? Logits { get; }
+
+    public void Dispose() => HiddenStates.Dispose();
+}

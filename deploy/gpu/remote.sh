@@ -48,5 +48,15 @@ if [[ ${MINFERENCE_GPU_BENCH:-0} == 1 ]]; then
     grep -E "\[FAIL\]|Exception" "$out/bench.log" | head -20
     [[ -f $out/attention.jsonl ]] && cat "$out/attention.jsonl"
 fi
+if [[ -n ${MINFERENCE_GPU_NCU:-} ]]; then
+    # Nsight Compute on the first launch of the kernels matching the regex, during the benchmarks.
+    echo "== ncu: first launch matching '$MINFERENCE_GPU_NCU' -> ncu.txt"
+    MINFERENCE_BENCH_OUT= ncu --kernel-name "regex:$MINFERENCE_GPU_NCU" --launch-count 1 \
+        --section SpeedOfLight --section WarpStateStats --section ComputeWorkloadAnalysis \
+        --section Occupancy --section LaunchStats --section InstructionStats \
+        /tmp/dotnet/dotnet "$stage/tests/MInference.Kernels.Cuda.Tests.dll" -noColor -explicit only \
+        -class MInference.Kernels.Cuda.Tests.AttentionBenchmarks >"$out/ncu.txt" 2>&1 || echo "ncu failed (see ncu.txt)"
+    grep -E "Throughput|Issue Slots|Warp Cycles Per Issued|Stall|Achieved Occupancy|Registers Per|Pipe Utilization|Executed Ipc" "$out/ncu.txt" | head -40
+fi
 echo "SUMMARY: fatbin ok; ${bench_line}tests rc $test_rc; $(grep -E 'Total: [0-9]+' "$out/gpu-tests.log" | tail -1 | sed 's/^ *//')"
 exit $test_rc

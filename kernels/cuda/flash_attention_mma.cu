@@ -160,25 +160,35 @@ __device__ __forceinline__ void flash_attention_mma(
 #pragma unroll
             for (int mt = 0; mt < MmaRowTiles; mt++)
             {
+                // Only tiles that reach past the row tile's first row need the causal mask; there
+                // the comparison runs on 32-bit offsets from the tile's first key.
                 const long long tile_first = warp_first + mt * 16;
-                const long long pos_low = tile_first + group;
-                // Only tiles that reach past the row tile's first row need the causal mask.
-                const bool masked = kt + KeyTile - 1 > tile_first;
+                if (kt + KeyTile - 1 > tile_first)
+                {
+                    const int limit = (int)(tile_first + group - kt);
+#pragma unroll
+                    for (int t = 0; t < ScoreTiles; t++)
+                    {
+#pragma unroll
+                        for (int e = 0; e < 4; e++)
+                        {
+                            if (t * 8 + quad * 2 + (e & 1) > limit + (e >> 1) * 8) s[mt][t][e] = -INFINITY;
+                        }
+                    }
+                }
+
+                // Maxima are kept unscaled (the scale is positive); the scale is folded into the
+                // exponent's FFMA below.
                 float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
                 for (int t = 0; t < ScoreTiles; t++)
                 {
-#pragma unroll
-                    for (int e = 0; e < 4; e++)
-                    {
-                        const long long key = kt + t * 8 + quad * 2 + (e & 1);
-                        const long long pos = pos_low + (e >> 1) * 8;
-                        s[mt][t][e] = (masked && key > pos) ? -INFINITY : s[mt][t][e] * scale_log2;
-                        tile_max[e >> 1] = fmaxf(tile_max[e >> 1], s[mt][t][e]);
-                    }
+                    tile_max[0] = fmaxf(tile_max[0], fmaxf(s[mt][t][0], s[mt][t][1]));
+                    tile_max[1] = fmaxf(tile_max[1], fmaxf(s[mt][t][2], s[mt][t][3]));
                 }
 
                 float alpha[2];
+                float scaled_max[2];
 #pragma unroll
                 for (int h = 0; h < 2; h++)
                 {
@@ -187,8 +197,9 @@ __device__ __forceinline__ void flash_attention_mma(
                     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
                     // Key 0 is in tile 0 and visible to every row, so the new maximum is finite.
                     const float m_new = fmaxf(row_max[mt][h], mx);
-                    alpha[h] = exp2f(row_max[mt][h] - m_new);
+                    alpha[h] = exp2f((row_max[mt][h] - m_new) * scale_log2);
                     row_max[mt][h] = m_new;
+                    scaled_max[h] = m_new * scale_log2;
                 }
 
                 float tile_sum[2] = {0.0f, 0.0f};
@@ -198,19 +209,24 @@ __device__ __forceinline__ void flash_attention_mma(
 #pragma unroll
                     for (int e = 0; e < 4; e++)
                     {
-                        s[mt][t][e] = exp2f(s[mt][t][e] - row_max[mt][e >> 1]);
+                        s[mt][t][e] = exp2f(fmaf(s[mt][t][e], scale_log2, -scaled_max[e >> 1]));
                         tile_sum[e >> 1] += s[mt][t][e];
                     }
                 }
                 row_sum[mt][0] = row_sum[mt][0] * alpha[0] + tile_sum[0];
                 row_sum[mt][1] = row_sum[mt][1] * alpha[1] + tile_sum[1];
-#pragma unroll
-                for (int t = 0; t < OutTiles; t++)
+                // Once the running maxima settle, alpha is exactly 1 for every row: skip the
+                // D/2 multiplies per row tile (warp-uniform test).
+                if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f))
                 {
-                    out[mt][t][0] *= alpha[0];
-                    out[mt][t][1] *= alpha[0];
-                    out[mt][t][2] *= alpha[1];
-                    out[mt][t][3] *= alpha[1];
+#pragma unroll
+                    for (int t = 0; t < OutTiles; t++)
+                    {
+                        out[mt][t][0] *= alpha[0];
+                        out[mt][t][1] *= alpha[0];
+                        out[mt][t][2] *= alpha[1];
+                        out[mt][t][3] *= alpha[1];
+                    }
                 }
             }
 

@@ -11,21 +11,21 @@ namespace MInference.Kernels.Cuda;
 /// </summary>
 public sealed unsafe class CudaBackend : IComputeBackend
 {
-    private const int ElementwiseThreads = 256;
-    private const long MaxElementwiseBlocks = 1 << 16;
-    private const int RmsNormThreads = 256;
-    private const long MaxRmsNormBlocks = 1 << 20;
-    private const int FlashQueryBlock = 64;
-    private const int FlashThreads = 128;
-    private const int MmaQueryBlock = 128;
-    private const int MmaRowPad = 8;
-    private const int ReferenceThreads = 256;
-    private const int MaxGridY = 65535;
-    private const ushort BFloat16QuietNaN = 0x7FC0;
-    private const float Log2E = 1.4426950408889634f;
+    internal const int ElementwiseThreads = 256;
+    internal const long MaxElementwiseBlocks = 1 << 16;
+    internal const int RmsNormThreads = 256;
+    internal const long MaxRmsNormBlocks = 1 << 20;
+    internal const int FlashQueryBlock = 64;
+    internal const int FlashThreads = 128;
+    internal const int MmaQueryBlock = 128;
+    internal const int MmaRowPad = 8;
+    internal const int ReferenceThreads = 256;
+    internal const int MaxGridY = 65535;
+    internal const ushort BFloat16QuietNaN = 0x7FC0;
+    internal const float Log2E = 1.4426950408889634f;
 
     /// <summary>Host↔device f32 conversions go through a device scratch buffer this many elements at a time.</summary>
-    private const long ConversionChunkElements = 16L << 20;
+    internal const long ConversionChunkElements = 16L << 20;
 
     private readonly CudaContext _context;
     private readonly CudaStream _stream;

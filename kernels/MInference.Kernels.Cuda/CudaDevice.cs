@@ -9,16 +9,16 @@ public sealed record CudaDeviceInfo(int Ordinal, string Name, long TotalMemoryBy
 /// <summary>Device discovery through the driver API; <see cref="Probe"/> says why no GPU is usable.</summary>
 public static unsafe class CudaDevice
 {
-    private const int AttributeMultiprocessorCount = 16;
-    private const int AttributeComputeMajor = 75;
-    private const int AttributeComputeMinor = 76;
+    internal const int AttributeMultiprocessorCount = 16;
+    internal const int AttributeComputeMajor = 75;
+    internal const int AttributeComputeMinor = 76;
 
-    private static readonly Lazy<string?> s_initError = new(InitOnce);
+    private static readonly Lazy<string?> _initError = new(InitOnce);
 
     /// <summary>Null when the driver loaded and has at least one device; otherwise the reason.</summary>
     public static string? Probe()
     {
-        if (s_initError.Value is { } error)
+        if (_initError.Value is { } error)
         {
             return error;
         }
@@ -61,7 +61,7 @@ public static unsafe class CudaDevice
 
     internal static void EnsureInitialised()
     {
-        if (s_initError.Value is { } error)
+        if (_initError.Value is { } error)
         {
             throw new CudaException(error);
         }

@@ -197,7 +197,7 @@ __device__ __forceinline__ void flash_attention_mma(
                     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
                     // Key 0 is in tile 0 and visible to every row, so the new maximum is finite.
                     const float m_new = fmaxf(row_max[mt][h], mx);
-                    alpha[h] = exp2f((row_max[mt][h] - m_new) * scale_log2);
+                    alpha[h] = fast_exp2((row_max[mt][h] - m_new) * scale_log2);
                     row_max[mt][h] = m_new;
                     scaled_max[h] = m_new * scale_log2;
                 }
@@ -209,7 +209,7 @@ __device__ __forceinline__ void flash_attention_mma(
 #pragma unroll
                     for (int e = 0; e < 4; e++)
                     {
-                        s[mt][t][e] = exp2f(fmaf(s[mt][t][e], scale_log2, -scaled_max[e >> 1]));
+                        s[mt][t][e] = fast_exp2(fmaf(s[mt][t][e], scale_log2, -scaled_max[e >> 1]));
                         tile_sum[e >> 1] += s[mt][t][e];
                     }
                 }

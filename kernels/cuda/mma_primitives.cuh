@@ -53,3 +53,12 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float low, float high)
     __nv_bfloat162 v = __floats2bfloat162_rn(low, high);
     return *reinterpret_cast<uint32_t*>(&v);
 }
+
+// 2^x on the special-function unit, flushing denormal results to zero: exp2f's non-ftz path adds
+// range fix-ups per element that the softmax doesn't need (-inf still gives exactly 0).
+__device__ __forceinline__ float fast_exp2(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}

@@ -12,9 +12,9 @@ namespace MInference.Kernels.Cuda.Tests;
 /// </summary>
 public sealed class AttentionBenchmarks(CudaFixture fixture)
 {
-    private const int QueryHeads = 32;
-    private const int KvHeads = 8;
-    private const int HeadDim = 128;
+    internal const int QueryHeads = 32;
+    internal const int KvHeads = 8;
+    internal const int HeadDim = 128;
 
     /// <summary>Times one causal self-attention layer of <paramref name="tokens"/> tokens and checks its output is finite.</summary>
     [Theory(Explicit = true)]

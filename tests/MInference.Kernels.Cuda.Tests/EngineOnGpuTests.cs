@@ -10,7 +10,7 @@ namespace MInference.Kernels.Cuda.Tests;
 public sealed class EngineOnGpuTests(CudaFixture fixture) : IDisposable
 {
     /// <summary>bf16 activations through every layer drift further than one op; still far below what a wrong op gives.</summary>
-    private const double LogitTolerance = 3e-2;
+    internal const double LogitTolerance = 3e-2;
 
     private readonly string _root = Directory.CreateTempSubdirectory("minference-cuda-").FullName;
 

@@ -10,7 +10,7 @@ namespace MInference.Kernels.Cuda.Interop;
 /// </summary>
 internal static unsafe partial class Cublas
 {
-    private const string Library = "cublas";
+    internal const string Library = "cublas";
 
     internal const int OpN = 0;
     internal const int OpT = 1;
@@ -19,7 +19,7 @@ internal static unsafe partial class Cublas
     internal const int ComputeF32 = 68;
     internal const int GemmDefault = -1;
 
-    private static readonly string[] s_candidates = ["libcublas.so.13", "libcublas.so.12"];
+    private static readonly string[] _candidates = ["libcublas.so.13", "libcublas.so.12"];
 
     static Cublas() => NativeLibrary.SetDllImportResolver(typeof(Cublas).Assembly, Resolve);
 
@@ -41,7 +41,7 @@ internal static unsafe partial class Cublas
         }
 
         directories.Add("/usr/local/cuda/lib64");
-        foreach (var candidate in s_candidates)
+        foreach (var candidate in _candidates)
         {
             foreach (var directory in directories)
             {
@@ -54,7 +54,7 @@ internal static unsafe partial class Cublas
             }
         }
 
-        throw new DllNotFoundException($"cuBLAS not found: tried {string.Join(", ", s_candidates)} on the loader path, CUDA_HOME/lib64 and /usr/local/cuda/lib64");
+        throw new DllNotFoundException($"cuBLAS not found: tried {string.Join(", ", _candidates)} on the loader path, CUDA_HOME/lib64 and /usr/local/cuda/lib64");
     }
 
     [LibraryImport(Library, EntryPoint = "cublasCreate_v2")]

@@ -9,7 +9,7 @@ namespace MInference.Kernels.Cuda.Interop;
 /// </summary>
 internal static unsafe partial class CudaDriver
 {
-    private const string Library = "libcuda.so.1";
+    internal const string Library = "libcuda.so.1";
 
     [LibraryImport(Library, EntryPoint = "cuInit")]
     internal static partial int Init(uint flags);

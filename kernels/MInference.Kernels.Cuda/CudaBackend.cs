@@ -18,6 +18,13 @@ public sealed unsafe class CudaBackend : IComputeBackend
     internal const int FlashQueryBlock = 64;
     internal const int FlashThreads = 128;
     internal const int MmaQueryBlock = 128;
+
+    /// <summary>A single query row over at least this many keys takes the split decode kernels.</summary>
+    internal const long DecodeMinKeys = 4096;
+
+    /// <summary>Keys per block of decode_attention_split: ~2K blocks per head at 2M keys.</summary>
+    internal const long DecodeKeysPerSplit = 1024;
+    internal const int DecodeThreads = 128;
     internal const int MmaRowPad = 8;
     internal const int ReferenceThreads = 256;
     internal const int MaxGridY = 65535;
@@ -34,6 +41,7 @@ public sealed unsafe class CudaBackend : IComputeBackend
     private readonly Dictionary<string, CudaKernel> _kernels = [];
     private readonly HashSet<string> _sharedMemoryRaised = [];
     private DeviceBuffer? _scratch;
+    private DeviceBuffer? _decodePartials;
 
     private CudaBackend(int ordinal, string fatbinPath)
     {
@@ -291,6 +299,12 @@ public sealed unsafe class CudaBackend : IComputeBackend
         }
 
         _context.MakeCurrent();
+        if (q.Rows == 1 && arguments.KeyLength >= DecodeMinKeys)
+        {
+            Decode(arguments, q, k, v, o);
+            return;
+        }
+
         var d = arguments.HeadDim;
         CudaKernel kernel;
         var sharedBytes = 0;
@@ -408,6 +422,7 @@ public sealed unsafe class CudaBackend : IComputeBackend
         finally
         {
             _scratch?.Dispose();
+            _decodePartials?.Dispose();
             _cublas.Dispose();
             _module.Dispose();
             _stream.Dispose();
@@ -453,6 +468,37 @@ public sealed unsafe class CudaBackend : IComputeBackend
         }
 
         return (q, k, v, o);
+    }
+
+    /// <summary>One query over a long cache: split the keys over blocks, then merge (decode_attention.cu).</summary>
+    private void Decode(in AttentionArguments arguments, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor o)
+    {
+        var d = arguments.HeadDim;
+        var splits = (arguments.KeyLength + DecodeKeysPerSplit - 1) / DecodeKeysPerSplit;
+        if (splits > MaxGridY)
+        {
+            throw new ArgumentOutOfRangeException(nameof(arguments), arguments.KeyLength, $"decode over {arguments.KeyLength} keys exceeds {(long)MaxGridY * DecodeKeysPerSplit}");
+        }
+
+        var outBytes = splits * arguments.QueryHeads * d * sizeof(float);
+        var statBytes = splits * arguments.QueryHeads * 2 * sizeof(float);
+        if (_decodePartials is null || _decodePartials.Bytes < outBytes + statBytes)
+        {
+            // Work queued earlier may still read the old buffer.
+            _stream.Synchronize();
+            _decodePartials?.Dispose();
+            _decodePartials = _context.Allocate(outBytes + statBytes);
+        }
+
+        var partialOut = _decodePartials.Pointer;
+        var partialStats = partialOut + (ulong)outBytes;
+        Kernel($"decode_attention_split_d{d}").Launch(
+            _stream, ((uint)arguments.QueryHeads, (uint)splits), DecodeThreads, 0,
+            q.Pointer, k.Pointer, v.Pointer, partialOut, partialStats, arguments.QueryStart,
+            arguments.QueryHeads, arguments.KeyValueHeads, arguments.Scale * Log2E, DecodeKeysPerSplit);
+        Kernel("decode_attention_merge").Launch(
+            _stream, ((uint)arguments.QueryHeads, 1), (uint)d, 0,
+            partialOut, partialStats, o.Pointer, (int)splits, arguments.QueryHeads, d);
     }
 
     /// <summary>Keys per shared-memory tile of flash_attention_mma.cu (MmaKeysD64 / MmaKeysD128).</summary>

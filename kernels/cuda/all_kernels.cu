@@ -6,4 +6,5 @@
 #include "rope.cu"
 #include "flash_attention.cu"
 #include "flash_attention_mma.cu"
+#include "decode_attention.cu"
 #include "attention_reference.cu"

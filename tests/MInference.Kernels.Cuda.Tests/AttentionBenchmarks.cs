@@ -71,7 +71,58 @@ public sealed class AttentionBenchmarks(CudaFixture fixture)
             ["tflops"] = Math.Round(flops / (median * 1e-3) / 1e12, 1),
             ["date"] = DateTime.UtcNow.ToString("u", CultureInfo.InvariantCulture),
         };
-        var line = JsonSerializer.Serialize(record);
+        Write(JsonSerializer.Serialize(record));
+    }
+
+    /// <summary>Times one decode step (one query row, all 32 heads) over a cache of <paramref name="keys"/> keys; reports the K/V bandwidth.</summary>
+    [Theory(Explicit = true)]
+    [InlineData(128 * 1024)]
+    [InlineData(1024 * 1024)]
+    public void Decode_over_a_long_cache(int keys)
+    {
+        var backend = fixture.Backend;
+        using var query = backend.Allocate(1, QueryHeads * HeadDim);
+        using var keyCache = backend.Allocate(keys, KvHeads * HeadDim);
+        using var valueCache = backend.Allocate(keys, KvHeads * HeadDim);
+        using var output = backend.Allocate(1, QueryHeads * HeadDim);
+        backend.FillRandom(query, 1);
+        backend.FillRandom(keyCache, 2);
+        backend.FillRandom(valueCache, 3);
+        var arguments = new AttentionArguments(query, keyCache, valueCache, output, keys - 1, QueryHeads, KvHeads, HeadDim);
+        using var start = new CudaEvent(backend.Context);
+        using var end = new CudaEvent(backend.Context);
+        backend.Attention(arguments);
+        backend.Synchronize();
+        var times = new List<double>();
+        for (var i = 0; i < 20; i++)
+        {
+            start.Record(backend.Stream);
+            backend.Attention(arguments);
+            end.Record(backend.Stream);
+            end.Synchronize();
+            times.Add(end.ElapsedSince(start));
+        }
+
+        times.Sort();
+        var median = times[times.Count / 2];
+        var bytes = 2.0 * keys * KvHeads * HeadDim * 2;
+        var record = new Dictionary<string, object>
+        {
+            ["gpu"] = backend.Name,
+            ["kernel"] = "decode (split)",
+            ["keys"] = keys,
+            ["query_heads"] = QueryHeads,
+            ["kv_heads"] = KvHeads,
+            ["head_dim"] = HeadDim,
+            ["median_ms"] = Math.Round(median, 4),
+            ["kv_gbps"] = Math.Round(bytes / (median * 1e-3) / 1e9, 0),
+            ["date"] = DateTime.UtcNow.ToString("u", CultureInfo.InvariantCulture),
+        };
+        Write(JsonSerializer.Serialize(record));
+    }
+
+    private static void Write(string line)
+    {
         TestContext.Current.SendDiagnosticMessage(line);
         var directory = Environment.GetEnvironmentVariable("MINFERENCE_BENCH_OUT");
         if (!string.IsNullOrEmpty(directory))

@@ -18,6 +18,7 @@ public sealed unsafe class CudaBackend : IComputeBackend
     internal const int FlashQueryBlock = 64;
     internal const int FlashThreads = 128;
     internal const int MmaQueryBlock = 128;
+    internal const int MmaStages = 3;
 
     /// <summary>A single query row over at least this many keys takes the split decode kernels.</summary>
     internal const long DecodeMinKeys = 4096;
@@ -313,8 +314,8 @@ public sealed unsafe class CudaBackend : IComputeBackend
         {
             kernel = Kernel($"flash_attention_mma_d{d}");
             blocks = (q.Rows + MmaQueryBlock - 1) / MmaQueryBlock;
-            // Q tile plus two stages of K and V tiles, rows padded (flash_attention_mma.cu).
-            sharedBytes = (MmaQueryBlock + (4 * MmaKeyTile(d))) * (d + MmaRowPad) * 2;
+            // Q tile plus MmaStages stages of K and V tiles, rows padded (flash_attention_mma.cu).
+            sharedBytes = (MmaQueryBlock + (2 * MmaStages * MmaKeyTile(d))) * (d + MmaRowPad) * 2;
             if (_sharedMemoryRaised.Add(kernel.Name))
             {
                 kernel.SetMaxDynamicSharedMemory(sharedBytes);

@@ -1,10 +1,10 @@
 // Dense causal flash attention forward on tensor cores (FlashAttention-2 shape, sm_80+).
 //
 // Same contract and layouts as flash_attention.cu. A block owns MmaQueryRows (128) rows of one
-// query head; each of its 4 warps owns two 16-row tiles and computes S = Q·Kᵀ and O += P·V with mma.m16n8k16 (bf16 in, f32 accumulate). K/V tiles
-// of KeyTile keys are double-buffered in shared memory with cp.async. The S accumulators are
-// re-packed in registers as the A operand of P·V (their layouts line up), so P never touches
-// shared memory. Rows are padded by 8 bf16 so ldmatrix rows fall in distinct banks.
+// query head; each of its 4 warps owns two 16-row tiles and computes S = Q·Kᵀ and O += P·V with
+// mma.m16n8k16 (bf16 in, f32 accumulate). K/V tiles of KeyTile keys stream through a 3-stage
+// cp.async pipeline with one barrier per tile. The S accumulators are re-packed in registers as
+// the A operand of P·V (their layouts line up), so P never touches shared memory. Rows are padded by 8 bf16 so ldmatrix rows fall in distinct banks.
 #include "mma_primitives.cuh"
 
 constexpr int MmaWarps = 4;
@@ -15,6 +15,7 @@ constexpr int MmaThreads = MmaWarps * 32;
 constexpr int MmaRowTiles = 2;
 constexpr int MmaQueryRows = MmaWarps * MmaRowTiles * 16;
 constexpr int MmaPad = 8;
+constexpr int MmaStages = 3;
 
 template <int D, int KeyTile>
 __device__ __forceinline__ void flash_attention_mma(
@@ -32,7 +33,7 @@ __device__ __forceinline__ void flash_attention_mma(
     extern __shared__ __align__(16) unsigned char shared_raw[];
     bf16* sQ = reinterpret_cast<bf16*>(shared_raw);
     bf16* sK = sQ + MmaQueryRows * Stride;
-    bf16* sV = sK + 2 * KeyTile * Stride;
+    bf16* sV = sK + MmaStages * KeyTile * Stride;
 
     const int head = blockIdx.x;
     const int kv_head = head / (hq / hkv);
@@ -78,7 +79,10 @@ __device__ __forceinline__ void flash_attention_mma(
         }
     };
 
+    // Three stages: tiles t+1 and t+2 are in flight while t is computed.
     load_tile(0, 0);
+    cp_async_commit();
+    if (tiles > 1) load_tile(1, 1);
     cp_async_commit();
 
     float out[MmaRowTiles][OutTiles][4];
@@ -102,18 +106,13 @@ __device__ __forceinline__ void flash_attention_mma(
 
     for (int tile = 0; tile < tiles; tile++)
     {
-        const int stage = tile & 1;
-        if (tile + 1 < tiles)
-        {
-            load_tile(tile + 1, stage ^ 1);
-            cp_async_commit();
-            cp_async_wait<1>();
-        }
-        else
-        {
-            cp_async_wait<0>();
-        }
+        const int stage = tile % MmaStages;
+        // Groups 0..tile+1 are committed: all but the newest done means tile's group is done.
+        cp_async_wait<1>();
         __syncthreads();
+        // Every warp is past the barrier, so done with tile - 1, whose stage is refilled now.
+        if (tile + 2 < tiles) load_tile(tile + 2, (tile + 2) % MmaStages);
+        cp_async_commit();
 
         const long long kt = (long long)tile * KeyTile;
         if (kt <= warp_last)
@@ -258,8 +257,6 @@ __device__ __forceinline__ void flash_attention_mma(
                 }
             }
         }
-        // The stage read here is refilled by the next iteration's prefetch.
-        __syncthreads();
     }
 
 #pragma unroll

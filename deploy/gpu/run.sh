@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Stages everything a GPU run needs into <repo>/.gpu (git-ignored): the GPU test executable
+# (framework-dependent, Release), a .NET runtime tarball, the CUDA sources and remote.sh. Then
+# one `device` call runs it there:
+#     device run  carry: [".gpu"]  command: bash .gpu/deploy/gpu/remote.sh
+# Set MINFERENCE_GPU_STAGING to stage into another checkout's .gpu (the device tool ships the
+# session's main checkout, e.g. /work/main/.gpu, whichever worktree you build in).
+set -euo pipefail
+
+repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+staging=${MINFERENCE_GPU_STAGING:-$repo/.gpu}
+dotnet_root=${DOTNET_ROOT:-$(dirname "$(readlink -f "$(command -v dotnet)")")}
+
+mkdir -p "$staging"
+rm -rf "$staging/tests" "$staging/kernels" "$staging/deploy"
+
+echo "== publish GPU tests (Release, framework-dependent) -> $staging/tests"
+dotnet publish "$repo/tests/MInference.Kernels.Cuda.Tests" -c Release -o "$staging/tests" --nologo -v quiet
+
+# The runtime is the one this SDK runs on; the tarball is rebuilt only when that version changes.
+runtime_dir=$(ls -d "$dotnet_root"/shared/Microsoft.NETCore.App/* | sort -V | tail -1)
+runtime_version=$(basename "$runtime_dir")
+tarball="$staging/dotnet-runtime-$runtime_version.tar.xz"
+if [[ ! -f $tarball ]]; then
+    echo "== pack .NET runtime $runtime_version -> $tarball"
+    rm -f "$staging"/dotnet-runtime-*.tar.xz
+    tar -C "$dotnet_root" -cJf "$tarball" dotnet host "shared/Microsoft.NETCore.App/$runtime_version"
+fi
+
+echo "== copy CUDA sources and scripts"
+mkdir -p "$staging/kernels" "$staging/deploy"
+cp -r "$repo/kernels/cuda" "$staging/kernels/cuda"
+cp -r "$repo/deploy/gpu" "$staging/deploy/gpu"
+
+size=$(du -sm "$staging" | cut -f1)
+echo "== staged $size MiB in $staging (the device tool carries at most 64 MiB)"
+if (( size >= 64 )); then
+    echo "staging exceeds the 64 MiB carry limit" >&2
+    exit 1
+fi
+echo "next: device run with carry [\".gpu\"] and command: bash .gpu/deploy/gpu/remote.sh"

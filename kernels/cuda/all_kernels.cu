@@ -1,0 +1,10 @@
+// The one translation unit nvcc turns into minference_kernels.fatbin: a fatbin holds one module,
+// so the kernel files are included here rather than device-linked.
+#include "elementwise.cu"
+#include "embedding.cu"
+#include "rmsnorm.cu"
+#include "rope.cu"
+#include "flash_attention.cu"
+#include "flash_attention_mma.cu"
+#include "decode_attention.cu"
+#include "attention_reference.cu"

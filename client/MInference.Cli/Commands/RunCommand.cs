@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using MInference.Engine;
 using MInference.Kernels.Cpu;
 using MInference.Shared.Generation;
@@ -141,22 +140,8 @@ public static class RunCommand
     }
 
     /// <summary>The tokenizer of a model directory; generated models carry the byte-level one.</summary>
-    internal static ITextTokenizer OpenTokenizer(string modelDirectory)
-    {
-        var path = Path.Combine(modelDirectory, ByteLevelTokenizer.TokenizerFileName);
-        if (!File.Exists(path))
-        {
-            throw new FileNotFoundException($"{modelDirectory} has no {ByteLevelTokenizer.TokenizerFileName}", path);
-        }
-
-        using var json = JsonDocument.Parse(File.ReadAllText(path));
-        if (!ByteLevelTokenizer.Describes(json.RootElement))
-        {
-            throw new NotSupportedException($"{path} is not the byte-level tokenizer of a generated model; `run` does not load other vocabularies yet");
-        }
-
-        return ByteLevelTokenizer.Instance;
-    }
+    /// <summary>The model directory's own tokenizer: our byte-level one for generated models, else its tokenizer.json.</summary>
+    internal static ITextTokenizer OpenTokenizer(string modelDirectory) => TokenizerLoader.Load(modelDirectory);
 
     private static int Run(DirectoryInfo? model, int tokenCount, int chunkTokens, int threads, DirectoryInfo cache, CancellationToken cancellationToken)
     {

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace MInference.Client;
 
@@ -23,6 +24,8 @@ public sealed class MInferenceClientBuilder
     public async Task<MInferenceClient> ConnectAsync(CancellationToken cancellationToken = default)
     {
         var builder = Host.CreateApplicationBuilder();
+        // A client is a guest in the caller's console: Orleans' own start-up chatter stays out of it.
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.UseOrleansClient(client => client.UseLocalhostClustering(_gatewayPort));
         var host = builder.Build();
         try

@@ -5,19 +5,19 @@ using MInference.Silo.Hosting;
 // A MInference silo with localhost clustering (dev / single machine). Settings: section "MInference"
 // in appsettings.json, MINFERENCE__* environment variables, or --MInference:Name=value.
 var builder = Host.CreateApplicationBuilder(args);
-builder.Configuration.AddEnvironmentVariables();
 var settings = builder.Configuration.GetSection(MInferenceSiloOptions.SectionName).Get<MInferenceSiloOptions>() ?? new MInferenceSiloOptions();
+
+// Validated before Orleans is composed: a bad port would otherwise fail deep inside Orleans without naming the setting.
+var validation = new MInferenceSiloOptionsValidator().Validate(null, settings);
+if (validation.Failed)
+{
+    await Console.Error.WriteLineAsync("the silo did not start: " + string.Join("; ", validation.Failures));
+    return 2;
+}
+
 builder.UseOrleans(silo => silo
     .UseLocalhostClustering(settings.SiloPort, settings.GatewayPort)
     .Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = settings.SiloName)
     .AddMInference(builder.Configuration));
-try
-{
-    await builder.Build().RunAsync();
-    return 0;
-}
-catch (Microsoft.Extensions.Options.OptionsValidationException e)
-{
-    await Console.Error.WriteLineAsync("the silo did not start: " + string.Join("; ", e.Failures));
-    return 2;
-}
+await builder.Build().RunAsync();
+return 0;

@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using MInference.Silo.Hosting;
@@ -16,7 +17,10 @@ if (validation.Failed)
 }
 
 builder.UseOrleans(silo => silo
-    .UseLocalhostClustering(settings.SiloPort, settings.GatewayPort)
+    .UseLocalhostClustering(
+        settings.SiloPort,
+        settings.GatewayPort,
+        settings.PrimarySiloPort == 0 ? null : new IPEndPoint(IPAddress.Loopback, settings.PrimarySiloPort))
     .Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = settings.SiloName)
     .AddMInference(builder.Configuration));
 await builder.Build().RunAsync();

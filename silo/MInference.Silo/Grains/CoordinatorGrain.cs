@@ -8,7 +8,7 @@ namespace MInference.Silo.Grains;
 /// The registry and planner. Its state is rebuilt from silos' reports and registrations, so it is kept
 /// in memory: a restarted coordinator hears from silos again as they restart.
 /// </summary>
-internal sealed class CoordinatorGrain : Grain, ICoordinatorGrain
+internal sealed class CoordinatorGrain(IClusterMembershipService membership) : Grain, ICoordinatorGrain
 {
     private readonly Dictionary<string, (RegisteredModel Model, ModelSpec Spec)> _models = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IReadOnlyList<DeviceDescriptor>> _devices = new(StringComparer.Ordinal);
@@ -48,6 +48,7 @@ internal sealed class CoordinatorGrain : Grain, ICoordinatorGrain
         return Task.CompletedTask;
     }
 
+    /// <summary>Every reported device, including those of silos membership has since dropped.</summary>
     public Task<IReadOnlyList<DeviceDescriptor>> GetDevicesAsync()
         => Task.FromResult<IReadOnlyList<DeviceDescriptor>>([.. _devices.Values.SelectMany(d => d)]);
 
@@ -60,7 +61,12 @@ internal sealed class CoordinatorGrain : Grain, ICoordinatorGrain
                 $"model '{request.ModelId}' is not registered (known: {string.Join(", ", _models.Keys)})", nameof(request));
         }
 
-        var devices = _devices.Values.SelectMany(d => d).ToList();
+        // Devices of silos that membership no longer lists as active are not planned onto.
+        var active = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active)
+            .Select(m => m.Name)
+            .ToHashSet(StringComparer.Ordinal);
+        var devices = _devices.Where(d => active.Contains(d.Key)).SelectMany(d => d.Value).ToList();
         return Task.FromResult(PipelinePlanner.Plan(model.Model, model.Spec, request, devices));
     }
 

@@ -26,6 +26,9 @@ public sealed class MInferenceSiloOptions
     /// <summary>Client gateway port for localhost clustering. Default <see cref="DefaultGatewayPort"/>.</summary>
     public int GatewayPort { get; set; } = DefaultGatewayPort;
 
+    /// <summary>Silo port of the primary silo to join under localhost clustering; 0 makes this silo the primary. Default 0.</summary>
+    public int PrimarySiloPort { get; set; }
+
     /// <summary>CPU "devices" offered when no GPU is discovered. Default <see cref="DefaultCpuDevices"/>.</summary>
     public int CpuDevices { get; set; } = DefaultCpuDevices;
 

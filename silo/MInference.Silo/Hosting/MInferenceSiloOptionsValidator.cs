@@ -18,6 +18,11 @@ internal sealed class MInferenceSiloOptionsValidator : IValidateOptions<MInferen
 
         CheckPort(failures, $"{s}:SiloPort", options.SiloPort);
         CheckPort(failures, $"{s}:GatewayPort", options.GatewayPort);
+        if (options.PrimarySiloPort != 0)
+        {
+            CheckPort(failures, $"{s}:PrimarySiloPort", options.PrimarySiloPort);
+        }
+
         if (options.CpuDevices is < 1 or > MaxCpuDevices)
         {
             failures.Add($"{s}:CpuDevices is {options.CpuDevices}; it must be between 1 and {MaxCpuDevices}");

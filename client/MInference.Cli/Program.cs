@@ -7,4 +7,5 @@ root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(ModelCommands.Create());
 root.Subcommands.Add(ConfigCommands.Create());
 root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(SubmitCommand.Create());
 return await root.Parse(args).InvokeAsync();

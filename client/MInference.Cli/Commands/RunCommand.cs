@@ -43,11 +43,20 @@ public static class RunCommand
         var chunk = new Option<int>("--chunk") { Description = "Tokens per pre-fill span", DefaultValueFactory = _ => DefaultChunkTokens };
         var threads = new Option<int>("--threads") { Description = "Worker threads of the CPU backend", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cache = new Option<DirectoryInfo>("--cache") { Description = "Where generated models are kept", DefaultValueFactory = _ => new DirectoryInfo(DefaultCacheDirectory()) };
+        var embedded = new Option<bool>("--embedded-cluster") { Description = "Run the document as a job through a single-silo Orleans cluster hosted in this process" };
         var command = new Command("run", "Pre-fill a long generated document on the embedded default (tiny model, CPU) and print the next-token prediction")
         {
-            model, tokens, chunk, threads, cache,
+            model, tokens, chunk, threads, cache, embedded,
         };
-        command.SetAction((parse, cancellationToken) => Task.FromResult(Run(
+        command.SetAction((parse, cancellationToken) => parse.GetValue(embedded)
+            ? EmbeddedClusterRun.RunAsync(
+                parse.GetValue(model),
+                parse.GetValue(tokens),
+                parse.GetValue(chunk),
+                parse.GetValue(threads),
+                parse.GetValue(cache)!,
+                cancellationToken)
+            : Task.FromResult(Run(
             parse.GetValue(model),
             parse.GetValue(tokens),
             parse.GetValue(chunk),
@@ -208,7 +217,7 @@ public static class RunCommand
     }
 
     /// <summary>A token's text, quoted; a lone byte that is not valid UTF-8 on its own is shown as its hex value.</summary>
-    private static string TokenText(ITextTokenizer tokenizer, int id)
+    internal static string TokenText(ITextTokenizer tokenizer, int id)
     {
         if (id >= tokenizer.VocabularySize)
         {

@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MInference.Client;
+using MInference.Shared.Contracts;
+using MInference.Shared.Generation;
+using MInference.Silo.Hosting;
+using Spectre.Console;
+
+namespace MInference.Cli.Commands;
+
+/// <summary>
+/// <c>minference run --embedded-cluster</c>: the same document as <c>run</c>, submitted as a job to a
+/// single-silo cluster hosted in this process (localhost clustering on free ports, one CPU device).
+/// </summary>
+internal static class EmbeddedClusterRun
+{
+    public const string SiloName = "embedded";
+
+    public const string ModelId = "default";
+
+    public static async Task<int> RunAsync(DirectoryInfo? model, int tokenCount, int chunkTokens, int threads, DirectoryInfo cache, CancellationToken cancellationToken)
+    {
+        if (tokenCount < 1 || chunkTokens < 1 || threads < 1)
+        {
+            AnsiConsole.MarkupLine($"[red]--tokens ({tokenCount}), --chunk ({chunkTokens}) and --threads ({threads}) must each be at least 1[/]");
+            return 2;
+        }
+
+        var directory = model?.FullName ?? RunCommand.EnsureGeneratedModel(cache.FullName, ModelShapes.Tiny, RunCommand.DefaultModelSeed, cancellationToken);
+        var tokenizer = RunCommand.OpenTokenizer(directory);
+        var document = RunCommand.BuildDocument(tokenizer, tokenCount);
+
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole().SetMinimumLevel(LogLevel.Warning);
+        builder.UseOrleans(silo => silo
+            .UseLocalhostClustering(FreePort(), FreePort())
+            .Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = SiloName)
+            .AddMInference(configure: o =>
+            {
+                o.SiloName = SiloName;
+                o.CpuDevices = 1;
+                o.CpuThreadsPerDevice = threads;
+                o.MaxDocumentTokens = Math.Max(o.MaxDocumentTokens, tokenCount);
+                o.MaxChunkTokens = Math.Max(o.MaxChunkTokens, chunkTokens);
+            }));
+        using var host = builder.Build();
+        await host.StartAsync(cancellationToken);
+        try
+        {
+            var client = new MInferenceClient(host.Services.GetRequiredService<IClusterClient>());
+            var registered = await client.RegisterModelAsync(ModelId, directory, cancellationToken);
+            AnsiConsole.MarkupLine(
+                $"[bold]{Markup.Escape(registered.Architecture)}[/] {registered.LayerCount} layers from [grey]{Markup.Escape(directory)}[/] on an embedded cluster (silo '{SiloName}', 1 CPU device, {threads} threads)");
+            AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"document: {document.Length} tokens in chunks of {chunkTokens}"));
+            var jobId = "run-" + Guid.NewGuid().ToString("N");
+            await client.SubmitAsync(jobId, new JobSubmission(ModelId, document, chunkTokens, RunCommand.TopTokens), cancellationToken);
+            var final = await JobConsole.WatchAsync(client, jobId, cancellationToken);
+            return await JobConsole.PrintOutcomeAsync(client, final, tokenizer, cancellationToken);
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>A port the OS reports free now (an embedded cluster must not collide with a running silo).</summary>
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -1,0 +1,43 @@
+namespace MInference.Shared.Contracts;
+
+/// <summary>
+/// The cluster's registry and planner (one activation, key <see cref="DefaultKey"/>): models by id,
+/// devices by silo, per-model pattern configs, and pipeline plans that split a model's layers over
+/// devices by memory.
+/// </summary>
+[Alias("minference.coordinator")]
+public interface ICoordinatorGrain : IGrainWithStringKey
+{
+    /// <summary>The key of the one coordinator.</summary>
+    public const string DefaultKey = "coordinator";
+
+    /// <summary>Registers (or replaces) a model id; the directory must hold a readable config.json.</summary>
+    [Alias("register-model")]
+    Task<RegisteredModel> RegisterModelAsync(string modelId, string modelDirectory);
+
+    [Alias("get-models")]
+    Task<IReadOnlyList<RegisteredModel>> GetModelsAsync();
+
+    /// <summary>A silo reports its devices on start; replaces what that silo reported before.</summary>
+    [Alias("register-devices")]
+    Task RegisterDevicesAsync(string siloName, IReadOnlyList<DeviceDescriptor> devices);
+
+    /// <summary>Removes a silo's devices (on shutdown or when membership drops it).</summary>
+    [Alias("unregister-silo")]
+    Task UnregisterSiloAsync(string siloName);
+
+    [Alias("get-devices")]
+    Task<IReadOnlyList<DeviceDescriptor>> GetDevicesAsync();
+
+    /// <summary>Plans the model into stages; throws <see cref="PlanDoesNotFitException"/> when the devices cannot hold it.</summary>
+    [Alias("get-plan")]
+    Task<PipelinePlan> GetPlanAsync(PlanRequest request);
+
+    /// <summary>The pattern config JSON (format <c>minference-cluster.patterns</c>) of a model, or null.</summary>
+    [Alias("get-pattern-config")]
+    Task<string?> GetPatternConfigAsync(string modelId);
+
+    /// <summary>Validates and stores a pattern config JSON for a model; throws <see cref="Patterns.PatternConfigException"/> when malformed.</summary>
+    [Alias("put-pattern-config")]
+    Task PutPatternConfigAsync(string modelId, string patternConfigJson);
+}

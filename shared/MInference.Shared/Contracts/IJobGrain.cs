@@ -1,0 +1,37 @@
+using Orleans.Concurrency;
+
+namespace MInference.Shared.Contracts;
+
+/// <summary>
+/// One document's pre-fill, keyed by the client-chosen job id. Submission is idempotent; the work runs in
+/// the background, chunk by chunk through the plan's stages, and is watched by long polling
+/// <see cref="WaitForChangeAsync"/>.
+/// </summary>
+[Alias("minference.job")]
+public interface IJobGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Queues the document. Submitting the same document again under the same id returns the current
+    /// progress; a different document under a used id throws <see cref="JobConflictException"/>.
+    /// </summary>
+    [Alias("submit")]
+    Task<JobProgress> SubmitAsync(JobSubmission submission);
+
+    [Alias("get-progress")]
+    Task<JobProgress> GetProgressAsync();
+
+    /// <summary>
+    /// Returns as soon as the job's version is past <paramref name="knownVersion"/> or it is final, or
+    /// after <paramref name="maxWait"/> with the current progress (keeps every call short).
+    /// </summary>
+    [Alias("wait-for-change"), AlwaysInterleave]
+    Task<JobProgress> WaitForChangeAsync(long knownVersion, TimeSpan maxWait);
+
+    /// <summary>The result of a completed job, or null while it is not completed.</summary>
+    [Alias("get-result")]
+    Task<JobResult?> GetResultAsync();
+
+    /// <summary>Cancels a queued or running job (its stages free their KV memory); no effect once final.</summary>
+    [Alias("cancel"), AlwaysInterleave]
+    Task<JobProgress> CancelAsync();
+}

@@ -1,0 +1,21 @@
+namespace MInference.Shared.Contracts;
+
+/// <summary>
+/// One device's pipeline stage, key <c>"{siloName}/{deviceIndex}"</c>, pinned to that silo. A thin front
+/// for the silo's device worker, which holds the weights and the per-job KV caches. Arguments and
+/// results carry tickets, never activation tensors.
+/// </summary>
+[Alias("minference.stage")]
+public interface IStageGrain : IGrainWithStringKey
+{
+    /// <summary>Runs one chunk of a job through this stage's layers (opening the job's KV cache on its first chunk).</summary>
+    [Alias("run-chunk")]
+    Task<StageChunkResult> RunChunkAsync(StageChunkRequest request);
+
+    /// <summary>Frees the job's KV cache and any activations it left in the data plane; idempotent.</summary>
+    [Alias("release-job")]
+    Task ReleaseJobAsync(string jobId);
+
+    [Alias("get-status")]
+    Task<StageStatus> GetStatusAsync();
+}

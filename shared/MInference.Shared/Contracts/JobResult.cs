@@ -1,0 +1,25 @@
+namespace MInference.Shared.Contracts;
+
+/// <summary>A completed job: the top next tokens, optionally all logits, and timings.</summary>
+[GenerateSerializer, Immutable, Alias("minference.job-result")]
+public sealed record JobResult(
+    [property: Id(0)] string JobId,
+    [property: Id(1)] IReadOnlyList<TokenScore> TopTokens,
+    [property: Id(2)] float[]? Logits,
+    [property: Id(3)] JobTimings Timings,
+    [property: Id(4)] IReadOnlyList<StageAssignment> Stages);
+
+/// <summary>A next-token candidate: its id, logit and softmax probability.</summary>
+[GenerateSerializer, Immutable, Alias("minference.token-score")]
+public sealed record TokenScore(
+    [property: Id(0)] int TokenId,
+    [property: Id(1)] float Logit,
+    [property: Id(2)] double Probability);
+
+/// <summary>Time queued, time running, throughput, and compute milliseconds per stage (summed over chunks).</summary>
+[GenerateSerializer, Immutable, Alias("minference.job-timings")]
+public sealed record JobTimings(
+    [property: Id(0)] double QueuedMilliseconds,
+    [property: Id(1)] double RunMilliseconds,
+    [property: Id(2)] double TokensPerSecond,
+    [property: Id(3)] IReadOnlyList<double> StageMilliseconds);

@@ -1,0 +1,20 @@
+namespace MInference.Shared.Contracts;
+
+/// <summary>
+/// A document to pre-fill: token ids (text is tokenized by the client, which knows the model's
+/// tokenizer). <see cref="StageCount"/> forces a pipeline depth; <see cref="IncludeLogits"/> returns
+/// the whole last-position logits vector besides the top tokens.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("minference.job-submission")]
+public sealed record JobSubmission(
+    [property: Id(0)] string ModelId,
+    [property: Id(1)] int[] TokenIds,
+    [property: Id(2)] int ChunkTokens = JobSubmission.DefaultChunkTokens,
+    [property: Id(3)] int TopK = JobSubmission.DefaultTopK,
+    [property: Id(4)] int? StageCount = null,
+    [property: Id(5)] bool IncludeLogits = false)
+{
+    public const int DefaultChunkTokens = 2048;
+
+    public const int DefaultTopK = 5;
+}

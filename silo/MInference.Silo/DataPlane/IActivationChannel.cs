@@ -1,0 +1,24 @@
+using MInference.Kernels.Backends;
+using MInference.Shared.Contracts;
+
+namespace MInference.Silo.DataPlane;
+
+/// <summary>
+/// Moves hidden states between stages beside Orleans: the producer parks a tensor and gets a small
+/// ticket; the consumer takes the tensor with the ticket. No Orleans types here, so a TCP or RDMA
+/// transport can sit behind the same interface.
+/// </summary>
+public interface IActivationChannel
+{
+    /// <summary>Parks <paramref name="hiddenStates"/> (ownership passes to the channel) and returns its ticket.</summary>
+    ActivationTicket Publish(string jobId, int chunkIndex, IDeviceTensor hiddenStates, IComputeBackend backend);
+
+    /// <summary>Takes a parked tensor onto <paramref name="target"/> (ownership passes to the caller); a ticket is good once.</summary>
+    IDeviceTensor Take(ActivationTicket ticket, IComputeBackend target);
+
+    /// <summary>Drops every tensor still parked for the job; returns how many.</summary>
+    int ReleaseJob(string jobId);
+
+    /// <summary>Tickets issued and not yet taken or released.</summary>
+    int PendingCount { get; }
+}

@@ -1,0 +1,43 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using MInference.Silo.DataPlane;
+using MInference.Silo.Devices;
+using MInference.Silo.Grains;
+using MInference.Silo.Placement;
+
+namespace MInference.Silo.Hosting;
+
+/// <summary>Composition of a MInference silo; the host, the CLI's embedded cluster and the tests all call it.</summary>
+public static class MInferenceSiloBuilderExtensions
+{
+    /// <summary>Grain storage of job records (in memory in embedded and dev mode).</summary>
+    public const string JobStorageName = "minference-jobs";
+
+    public static ISiloBuilder AddMInference(this ISiloBuilder builder, IConfiguration? configuration = null, Action<MInferenceSiloOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var options = builder.Services.AddOptions<MInferenceSiloOptions>();
+        if (configuration is not null)
+        {
+            options.Bind(configuration.GetSection(MInferenceSiloOptions.SectionName));
+        }
+
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        options.ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<MInferenceSiloOptions>, MInferenceSiloOptionsValidator>();
+        builder.Services.TryAddSingleton<IDeviceDiscovery, CpuDeviceDiscovery>();
+        builder.Services.TryAddSingleton<IJobChunkGate, OpenJobChunkGate>();
+        builder.Services.AddSingleton<IActivationChannel>(sp => new InProcessActivationChannel(sp.GetRequiredService<ILocalSiloDetails>().Name));
+        builder.Services.AddSingleton<DeviceWorkerPool>();
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, DeviceRegistrar>();
+        builder.Services.AddPlacementDirector<StagePlacementStrategy, StagePlacementDirector>();
+        builder.AddMemoryGrainStorage(JobStorageName);
+        return builder;
+    }
+}

@@ -13,7 +13,7 @@ using Spectre.Console;
 namespace MInference.Cli.Commands;
 
 /// <summary>
-/// <c>minference run --embedded-cluster</c>: the same document as <c>run</c>, submitted as a job to a
+/// <c>minference run</c>: the same document as <c>run</c>, submitted as a job to a
 /// single-silo cluster hosted in this process (localhost clustering on free ports, one CPU device).
 /// </summary>
 internal static class EmbeddedClusterRun

@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace MInference.Cli.Commands;
 
-/// <summary>Console views of cluster jobs shared by <c>run --embedded-cluster</c> and <c>submit</c>: a progress bar and the result table.</summary>
+/// <summary>Console views of cluster jobs shared by <c>run</c> and <c>submit</c>: a progress bar and the result table.</summary>
 internal static class JobConsole
 {
     /// <summary>Follows the job with a progress bar until it is final; returns its last progress.</summary>

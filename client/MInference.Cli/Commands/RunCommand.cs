@@ -14,7 +14,9 @@ namespace MInference.Cli.Commands;
 /// <summary>
 /// <c>minference run</c>: the main job on an embedded default. Generates the <c>tiny</c> model (fixed
 /// seed) into a cache folder if it is missing, pre-fills a deterministic long document on the CPU
-/// backend in chunks, and prints throughput and the top next tokens.
+/// backend in chunks, and prints throughput and the top next tokens. By default the document runs as a
+/// job through a single-silo Orleans cluster hosted in this process (the product's path);
+/// <c>--direct</c> runs the model-shard runtime in this process without Orleans.
 /// </summary>
 public static class RunCommand
 {
@@ -43,12 +45,12 @@ public static class RunCommand
         var chunk = new Option<int>("--chunk") { Description = "Tokens per pre-fill span", DefaultValueFactory = _ => DefaultChunkTokens };
         var threads = new Option<int>("--threads") { Description = "Worker threads of the CPU backend", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cache = new Option<DirectoryInfo>("--cache") { Description = "Where generated models are kept", DefaultValueFactory = _ => new DirectoryInfo(DefaultCacheDirectory()) };
-        var embedded = new Option<bool>("--embedded-cluster") { Description = "Run the document as a job through a single-silo Orleans cluster hosted in this process" };
+        var direct = new Option<bool>("--direct") { Description = "Run the model in this process without the embedded Orleans cluster" };
         var command = new Command("run", "Pre-fill a long generated document on the embedded default (tiny model, CPU) and print the next-token prediction")
         {
-            model, tokens, chunk, threads, cache, embedded,
+            model, tokens, chunk, threads, cache, direct,
         };
-        command.SetAction((parse, cancellationToken) => parse.GetValue(embedded)
+        command.SetAction((parse, cancellationToken) => !parse.GetValue(direct)
             ? EmbeddedClusterRun.RunAsync(
                 parse.GetValue(model),
                 parse.GetValue(tokens),

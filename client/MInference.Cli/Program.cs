@@ -7,4 +7,6 @@ root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(ModelCommands.Create());
 root.Subcommands.Add(ConfigCommands.Create());
 root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(AnalyzeCommand.Create());
+root.Subcommands.Add(SearchCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -67,6 +67,32 @@ public sealed class SparsePrefillTests
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Which attention op the runtime calls: a sparse span goes to SparseAttention (no dense calls),
+    /// a span too short for any pattern to skip a key and a one-token decode step go to dense Attention
+    /// (one call per layer each).
+    /// </summary>
+    [Fact]
+    public void Decode_and_short_spans_stay_dense()
+    {
+        var spec = EngineTestKit.Spec(headDim: 32);
+        using var weights = new RandomModelWeights(spec, seed: 29);
+        using var inner = EngineTestKit.Backend();
+        var denseCalls = 0;
+        using var backend = new Analysis.AttentionCaptureBackend(inner, _ => denseCalls++);
+        var config = PatternConfig.Uniform(spec.LayerCount, spec.QueryHeadCount, HeadPattern.AShape(16, 48));
+        var runner = EngineTestKit.Runner(weights, backend, new ModelShardOptions { Patterns = config });
+        var sequence = runner.CreateSequence(PromptTokens);
+        var tokens = EngineTestKit.RandomTokens(new Random(30), PromptTokens, spec.VocabSize);
+
+        runner.RunSpan(sequence, tokens.AsSpan(0, 60), TestContext.Current.CancellationToken);
+        Assert.Equal(spec.LayerCount, denseCalls);
+        runner.RunSpan(sequence, tokens.AsSpan(60, 100), TestContext.Current.CancellationToken);
+        Assert.Equal(spec.LayerCount, denseCalls);
+        runner.RunSpan(sequence, tokens.AsSpan(160, 1), TestContext.Current.CancellationToken);
+        Assert.Equal(2 * spec.LayerCount, denseCalls);
+    }
+
     private static float[] Prefill(RandomModelWeights weights, Kernels.Cpu.CpuBackend backend, PatternConfig? config, int[] tokens, int[] chunks)
     {
         var runner = EngineTestKit.Runner(weights, backend, new ModelShardOptions { Patterns = config });

@@ -38,6 +38,17 @@ public sealed class InputValidationTests
         Assert.Equal(10, fixture.Sequence.Length);
     }
 
+    /// <summary>A cancelled token stops the span with OperationCanceledException and leaves the sequence length where it was.</summary>
+    [Fact]
+    public void Cancelled_span_stops_and_keeps_the_sequence_length()
+    {
+        using var fixture = new Fixture();
+        using var cancellation = new CancellationTokenSource();
+        cancellation.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => fixture.Shard.RunSpan(fixture.Sequence, [1, 2, 3], cancellation.Token));
+        Assert.Equal(0, fixture.Sequence.Length);
+    }
+
     /// <summary>A zero MLP chunk size is rejected naming the setting.</summary>
     [Fact]
     public void Bad_options_throw_naming_the_setting()

@@ -38,6 +38,23 @@ public class HeadPatternSearchTests
         Assert.True(expected == scores[best].Pattern.Kind, $"planted {planted}, picked {scores[best].Pattern} from {table}");
     }
 
+    /// <summary>At the paper's reference length the space is the paper's; shorter contexts scale it, VS budgets never below the estimator's minimums, no duplicates.</summary>
+    [Fact]
+    public void Search_space_scales_the_papers_candidates()
+    {
+        Assert.Equal(
+            [HeadPattern.AShape(1024, 4096), HeadPattern.VerticalSlash(30, 2048), HeadPattern.VerticalSlash(100, 1800),
+             HeadPattern.VerticalSlash(500, 1500), HeadPattern.VerticalSlash(3000, 200), HeadPattern.BlockSparse(100)],
+            PatternSearchSpace.Candidates(PatternSearchSpace.ReferenceTokens));
+        Assert.Equal(
+            [HeadPattern.AShape(64, 256), HeadPattern.VerticalSlash(30, 128), HeadPattern.VerticalSlash(30, 112),
+             HeadPattern.VerticalSlash(31, 94), HeadPattern.VerticalSlash(188, 50), HeadPattern.BlockSparse(6)],
+            PatternSearchSpace.Candidates(2048));
+        Assert.Equal(
+            [HeadPattern.AShape(1, 1), HeadPattern.VerticalSlash(30, 50), HeadPattern.BlockSparse(1)],
+            PatternSearchSpace.Candidates(8));
+    }
+
     /// <summary>The nominal cost model: VS costs s 64x64 ranges plus v 64-row columns per query block, capped at the causal block.</summary>
     [Fact]
     public void Kernel_cost_follows_the_documented_model()

@@ -8,4 +8,6 @@ root.Subcommands.Add(ModelCommands.Create());
 root.Subcommands.Add(ConfigCommands.Create());
 root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(SubmitCommand.Create());
+root.Subcommands.Add(AnalyzeCommand.Create());
+root.Subcommands.Add(SearchCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -1,5 +1,7 @@
 using MInference.Kernels.Backends;
+using MInference.Kernels.Sparse;
 using MInference.Shared.Models;
+using MInference.Shared.Patterns;
 
 namespace MInference.Engine;
 
@@ -18,6 +20,9 @@ public sealed class ModelShard : IDisposable
     private readonly bool _lmHeadIsEmbedding;
     private readonly int _mlpChunkTokens;
 
+    /// <summary>Per owned layer, its heads' patterns; null when the shard runs dense.</summary>
+    private readonly HeadPattern[][]? _layerPatterns;
+
     private ModelShard(
         ModelSpec spec,
         LayerRange layers,
@@ -33,6 +38,9 @@ public sealed class ModelShard : IDisposable
         Layers = layers;
         Backend = backend;
         _mlpChunkTokens = options.MlpChunkTokens;
+        _layerPatterns = options.Patterns is { } patterns
+            ? [.. Enumerable.Range(layers.Start, layers.Count).Select(patterns.Layer)]
+            : null;
         _layers = layerWeights;
         _embedding = embedding;
         _finalNorm = finalNorm;
@@ -70,6 +78,7 @@ public sealed class ModelShard : IDisposable
         options.Validate();
         var spec = weights.Spec;
         ValidateSpec(spec);
+        options.Patterns?.EnsureFits(spec.LayerCount, spec.QueryHeadCount, spec.Architecture);
         if (layers.Start < 0 || layers.End > spec.LayerCount || layers.Count < 1)
         {
             throw new ArgumentOutOfRangeException(
@@ -266,8 +275,17 @@ public sealed class ModelShard : IDisposable
             backend.Linear(normed, weights.Value, weights.ValueBias, newValues);
             backend.ApplyRope(query, spec.HeadDim, position, sequence.RopeFrequencies);
             backend.ApplyRope(newKeys, spec.HeadDim, position, sequence.RopeFrequencies);
-            backend.Attention(new AttentionArguments(
-                query, keyCache, valueCache, attention, position, spec.QueryHeadCount, spec.KeyValueHeadCount, spec.HeadDim));
+            var attentionArguments = new AttentionArguments(
+                query, keyCache, valueCache, attention, position, spec.QueryHeadCount, spec.KeyValueHeadCount, spec.HeadDim);
+            if (SparsePatternsFor(i, n, position + n) is { } headPatterns)
+            {
+                backend.SparseAttention(attentionArguments, headPatterns);
+            }
+            else
+            {
+                backend.Attention(attentionArguments);
+            }
+
             backend.Linear(attention, weights.Output, null, projected);
             backend.AddInPlace(hidden, projected);
 
@@ -300,6 +318,22 @@ public sealed class ModelShard : IDisposable
         backend.Synchronize();
         sequence.Length = position + n;
         return new SpanResult(backend, hidden, logits);
+    }
+
+    /// <summary>
+    /// The heads' patterns when the owned layer <paramref name="layerIndex"/> should run sparse for a span
+    /// of <paramref name="rows"/> queries ending at key <paramref name="keyLength"/>; null for dense: no
+    /// config, a decode step (one query), or a span so short that every head's pattern would select all keys.
+    /// </summary>
+    private HeadPattern[]? SparsePatternsFor(int layerIndex, long rows, long keyLength)
+    {
+        if (_layerPatterns is null || rows < 2 || keyLength > int.MaxValue)
+        {
+            return null;
+        }
+
+        var patterns = _layerPatterns[layerIndex];
+        return patterns.All(p => SparseHeadPlan.SelectsEverything(p, (int)keyLength)) ? null : patterns;
     }
 
     private void CheckSequence(SequenceKvCache sequence, long tokens)

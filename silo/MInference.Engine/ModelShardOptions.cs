@@ -1,3 +1,5 @@
+using MInference.Shared.Patterns;
+
 namespace MInference.Engine;
 
 /// <summary>Settings of a <see cref="ModelShard"/>.</summary>
@@ -11,6 +13,12 @@ public sealed class ModelShardOptions
     /// (1M x 14336 f32 would be 57 GB). Default: <see cref="DefaultMlpChunkTokens"/>.
     /// </summary>
     public int MlpChunkTokens { get; set; } = DefaultMlpChunkTokens;
+
+    /// <summary>
+    /// The sparse pattern of every (layer, query head), applied during pre-fill; null runs every
+    /// layer dense. It must fit the model (checked at load). Decode spans (one token) stay dense.
+    /// </summary>
+    public PatternConfig? Patterns { get; set; }
 
     /// <summary>Throws naming the bad setting and its limit.</summary>
     public void Validate()

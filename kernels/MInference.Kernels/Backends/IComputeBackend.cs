@@ -1,4 +1,5 @@
 using MInference.Shared.Models;
+using MInference.Shared.Patterns;
 
 namespace MInference.Kernels.Backends;
 
@@ -48,6 +49,16 @@ public interface IComputeBackend : IDisposable
 
     /// <summary>Causal GQA attention of a query span over a KV cache; see <see cref="AttentionArguments"/>.</summary>
     void Attention(in AttentionArguments arguments);
+
+    /// <summary>
+    /// Pre-fill attention where query head h runs <c>headPatterns[h]</c> (DESIGN section 4): the same
+    /// shapes as <see cref="Attention"/>, plus one pattern per query head. Dynamic patterns estimate their
+    /// index from this span's queries and the cached keys; a pattern that would select every causal key
+    /// runs dense. Backends without sparse kernels throw <see cref="NotSupportedException"/> rather than
+    /// silently attending densely, so a configured model never runs the wrong algorithm unnoticed.
+    /// </summary>
+    void SparseAttention(in AttentionArguments arguments, IReadOnlyList<HeadPattern> headPatterns)
+        => throw new NotSupportedException($"backend {Name} has no sparse attention kernels; run it without a pattern config");
 
     /// <summary><c>output = silu(gate) * up</c>, element-wise.</summary>
     void SwiGlu(IDeviceTensor gate, IDeviceTensor up, IDeviceTensor output);

@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using MInference.Kernels.Backends;
 using MInference.Shared.Models;
+using MInference.Shared.Patterns;
 
 namespace MInference.Kernels.Cpu;
 
@@ -196,6 +197,11 @@ public sealed class CpuBackend : IComputeBackend
 
         CpuAttention.Run(q, k, v, o, a.QueryStart, a.QueryHeads, a.KeyValueHeads, a.HeadDim, a.Scale, _degree);
     }
+
+    /// <summary>Per-head patterns through the reference sparse kernels, heads in parallel (see <see cref="CpuSparseAttention"/>).</summary>
+    public void SparseAttention(in AttentionArguments arguments, IReadOnlyList<HeadPattern> headPatterns)
+        => CpuSparseAttention.Run(
+            arguments, Cpu(arguments.Query, "Query"), Cpu(arguments.KeyCache, "KeyCache"), Cpu(arguments.ValueCache, "ValueCache"), Cpu(arguments.Output, "Output"), headPatterns, _parallel);
 
     public void SwiGlu(IDeviceTensor gate, IDeviceTensor up, IDeviceTensor output)
     {

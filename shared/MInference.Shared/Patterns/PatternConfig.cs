@@ -48,6 +48,13 @@ public sealed class PatternConfig
     public static PatternConfig Uniform(int layerCount, int headCount, HeadPattern pattern)
         => new(layerCount, headCount, Enumerable.Repeat(pattern, checked(layerCount * headCount)).ToArray());
 
+    /// <summary>The patterns of one layer's query heads, in head order (a copy).</summary>
+    public HeadPattern[] Layer(int layer)
+    {
+        var first = Index(layer, 0);
+        return _patterns.AsSpan(first, HeadCount).ToArray();
+    }
+
     /// <summary>The search score that chose this head's pattern, or null when none was recorded.</summary>
     public double? Score(int layer, int head) => _scores[Index(layer, head)];
 

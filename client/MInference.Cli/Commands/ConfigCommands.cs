@@ -37,7 +37,7 @@ public static class ConfigCommands
                 result.AddError("--layers and --heads go together");
             }
         });
-        command.SetAction(parseResult => Run(() =>
+        command.SetAction(parseResult => CommandErrors.Run(() =>
         {
             var (layerCount, headCount) = parseResult.GetValue(model) is { } directory
                 ? ReadModelShape(directory.FullName)
@@ -61,7 +61,7 @@ public static class ConfigCommands
     {
         var file = new Argument<FileInfo>("FILE") { Description = "Pattern config in our format, or a MInference best_pattern file" };
         var command = new Command("show", "Print how many heads run each pattern") { file };
-        command.SetAction(parseResult => Run(() =>
+        command.SetAction(parseResult => CommandErrors.Run(() =>
         {
             var path = parseResult.GetValue(file)!.FullName;
             var loaded = LoadAny(path);
@@ -85,29 +85,6 @@ public static class ConfigCommands
         return MInferenceBestPatternImporter.Parse(text, layers, heads, path);
     }
 
-    private static int Run(Action action)
-    {
-        try
-        {
-            action();
-            return 0;
-        }
-        catch (PatternConfigException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
-        catch (ModelFormatException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
-        catch (IOException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
-    }
 
     private static void PrintSummary(PatternConfig config)
     {

@@ -28,12 +28,12 @@ public static class ModelCommands
         var force = new Option<bool>("--force") { Description = "Write into a non-empty directory, replacing its weight files" };
         var threads = new Option<int?>("--threads") { Description = "Generation threads (default: all processors); does not change the output" };
         var command = new Command("generate", "Write a Hugging Face model directory with seeded random bf16 weights") { shape, output, seed, force, threads };
-        command.SetAction((parseResult, cancellationToken) => Task.FromResult(Run(() =>
+        command.SetAction((parseResult, cancellationToken) => Task.FromResult(CommandErrors.Run(() =>
         {
             var shapeName = parseResult.GetValue(shape)!;
             if (!ModelShapes.TryGet(shapeName, out var spec))
             {
-                throw new CommandException($"unknown shape '{shapeName}'; valid shapes: {string.Join(", ", ModelShapes.Names)}");
+                throw new CommandUsageException($"unknown shape '{shapeName}'; valid shapes: {string.Join(", ", ModelShapes.Names)}");
             }
 
             var directory = parseResult.GetValue(output)!.FullName;
@@ -62,7 +62,7 @@ public static class ModelCommands
     {
         var directory = new Argument<DirectoryInfo>("DIR") { Description = "Hugging Face model directory (config.json + safetensors)" };
         var command = new Command("info", "Print a model's spec and its tensor count and bytes (validating every tensor)") { directory };
-        command.SetAction(parseResult => Run(() =>
+        command.SetAction(parseResult => CommandErrors.Run(() =>
         {
             var path = parseResult.GetValue(directory)!.FullName;
             using var weights = SafetensorsModelWeights.Open(path);
@@ -103,43 +103,10 @@ public static class ModelCommands
     {
         if (!force && Directory.Exists(directory) && Directory.EnumerateFileSystemEntries(directory).Any())
         {
-            throw new CommandException($"output directory {directory} is not empty; pass --force to overwrite the model in it");
+            throw new CommandUsageException($"output directory {directory} is not empty; pass --force to overwrite the model in it");
         }
     }
 
-    private static int Run(Action action)
-    {
-        try
-        {
-            action();
-            return 0;
-        }
-        catch (CommandException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 2;
-        }
-        catch (ModelFormatException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
-        catch (IOException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
-        catch (OperationCanceledException)
-        {
-            Console.Error.WriteLine("cancelled");
-            return 130;
-        }
-    }
 
     private static string FormatBytes(long bytes) => bytes switch
     {
@@ -149,7 +116,6 @@ public static class ModelCommands
     };
 
     /// <summary>A usage error the user can fix (bad shape name, non-empty output): exit code 2.</summary>
-    private sealed class CommandException(string message) : Exception(message);
 
     /// <summary>Prints a line to stderr each time generation passes another <see cref="ProgressStep"/>; called from many threads.</summary>
     private sealed class StderrProgress(Stopwatch stopwatch) : IProgress<ModelGenerationProgress>

@@ -85,10 +85,9 @@ public static class SearchCommand
             AnsiConsole.Write(table);
             return 0;
         }
-        catch (Exception e) when (e is PatternConfigException or ModelFormatException or IOException or ArgumentException)
+        catch (Exception e) when (CommandErrors.IsUserError(e))
         {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
+            return CommandErrors.Report(e);
         }
     }
 }

@@ -23,6 +23,9 @@ public sealed class DataPlaneOptions
     /// <summary>Size of the pieces a payload is written to the socket in.</summary>
     public int ChunkBytes { get; set; } = 1 << 20;
 
+    /// <summary>How long a payload stays parked unfetched before it expires and is freed.</summary>
+    public TimeSpan ParkedLifetime { get; set; } = TimeSpan.FromMinutes(10);
+
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Limit for one whole fetch (connect, header, payload, acknowledgement).</summary>
@@ -53,6 +56,11 @@ public sealed class DataPlaneOptions
         if (ChunkBytes is < 4096 or > (64 << 20))
         {
             throw new ArgumentOutOfRangeException(nameof(ChunkBytes), ChunkBytes, "DataPlane:ChunkBytes must be 4096..67108864");
+        }
+
+        if (ParkedLifetime <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ParkedLifetime), ParkedLifetime, "DataPlane:ParkedLifetime must be positive");
         }
 
         if (ConnectTimeout <= TimeSpan.Zero)

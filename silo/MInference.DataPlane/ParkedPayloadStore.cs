@@ -18,14 +18,42 @@ public sealed class ParkedPayloadStore : IDisposable
     private readonly int _maxTickets;
     private long _reservedBytes;
     private int _reservedTickets;
+    private readonly TimeSpan _lifetime;
+    private readonly TimeProvider _time;
+    private readonly ITimer? _sweeper;
     private bool _disposed;
 
-    public ParkedPayloadStore(long maxBytes, int maxTickets)
+    /// <summary>
+    /// A store holding at most <paramref name="maxBytes"/> bytes in <paramref name="maxTickets"/> payloads. With a
+    /// <paramref name="lifetime"/>, a payload nobody fetched in that time expires (freed by a periodic sweep),
+    /// so a consumer that died cannot block its producer for ever.
+    /// </summary>
+    public ParkedPayloadStore(long maxBytes, int maxTickets, TimeSpan? lifetime = null, TimeProvider? timeProvider = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxTickets, 1);
+        if (lifetime is { } given && given <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(lifetime), given, "a parked payload's lifetime must be positive");
+        }
+
         _maxBytes = maxBytes;
         _maxTickets = maxTickets;
+        _lifetime = lifetime ?? Timeout.InfiniteTimeSpan;
+        _time = timeProvider ?? TimeProvider.System;
+        if (lifetime is { } period)
+        {
+            var every = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerSecond, period.Ticks / 4));
+            _sweeper = _time.CreateTimer(_ => ReleaseExpired(), null, every, every);
+        }
+    }
+
+    /// <summary>A store with the limits and lifetime of <paramref name="options"/> (validated).</summary>
+    public static ParkedPayloadStore Create(DataPlaneOptions options, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return new ParkedPayloadStore(options.MaxParkedBytes, options.MaxParkedTickets, options.ParkedLifetime, timeProvider);
     }
 
     /// <summary>Tickets parked or being parked.</summary>
@@ -95,7 +123,8 @@ public sealed class ParkedPayloadStore : IDisposable
                 throw new ObjectDisposedException(nameof(ParkedPayloadStore));
             }
 
-            _entries.Add(transferId, new Entry(transferId, descriptor, buffer, crc));
+            var expiresAt = _lifetime == Timeout.InfiniteTimeSpan ? DateTimeOffset.MaxValue : _time.GetUtcNow() + _lifetime;
+            _entries.Add(transferId, new Entry(transferId, descriptor, buffer, crc) { ExpiresAt = expiresAt });
         }
     }
 
@@ -105,19 +134,12 @@ public sealed class ParkedPayloadStore : IDisposable
         List<TaskCompletionSource> wake;
         lock (_gate)
         {
-            if (!_entries.Remove(transferId, out var entry))
+            if (!_entries.TryGetValue(transferId, out var entry))
             {
                 return false;
             }
 
-            entry.Removed = true;
-            if (entry.Leases == 0)
-            {
-                ArrayPool<byte>.Shared.Return(entry.Buffer);
-            }
-
-            _reservedBytes -= entry.Descriptor.ByteLength;
-            _reservedTickets--;
+            RemoveLocked(entry);
             wake = TakeWaiters();
         }
 
@@ -125,12 +147,46 @@ public sealed class ParkedPayloadStore : IDisposable
         return true;
     }
 
+    /// <summary>Frees payloads past their lifetime; returns how many. Runs periodically when a lifetime is set.</summary>
+    public int ReleaseExpired()
+    {
+        List<TaskCompletionSource> wake;
+        var expired = 0;
+        lock (_gate)
+        {
+            var now = _time.GetUtcNow();
+            foreach (var entry in _entries.Values.Where(e => e.ExpiresAt <= now).ToList())
+            {
+                RemoveLocked(entry);
+                expired++;
+            }
+
+            wake = expired > 0 ? TakeWaiters() : [];
+        }
+
+        Wake(wake);
+        return expired;
+    }
+
+    private void RemoveLocked(Entry entry)
+    {
+        _entries.Remove(entry.TransferId);
+        entry.Removed = true;
+        if (entry.Leases == 0)
+        {
+            ArrayPool<byte>.Shared.Return(entry.Buffer);
+        }
+
+        _reservedBytes -= entry.Descriptor.ByteLength;
+        _reservedTickets--;
+    }
+
     /// <summary>Borrows a parked payload for sending; dispose the lease when done. Null when unknown.</summary>
     internal PayloadLease? TryLease(Guid transferId)
     {
         lock (_gate)
         {
-            if (!_entries.TryGetValue(transferId, out var entry))
+            if (!_entries.TryGetValue(transferId, out var entry) || entry.ExpiresAt <= _time.GetUtcNow())
             {
                 return null;
             }
@@ -152,6 +208,7 @@ public sealed class ParkedPayloadStore : IDisposable
             }
 
             _disposed = true;
+            _sweeper?.Dispose();
             foreach (var entry in _entries.Values)
             {
                 entry.Removed = true;
@@ -265,6 +322,8 @@ public sealed class ParkedPayloadStore : IDisposable
         public int Leases { get; set; }
 
         public bool Removed { get; set; }
+
+        public DateTimeOffset ExpiresAt { get; init; }
     }
 
     /// <summary>Keeps one parked buffer alive while it is being sent.</summary>

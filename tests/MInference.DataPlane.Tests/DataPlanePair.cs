@@ -3,7 +3,7 @@ namespace MInference.DataPlane.Tests;
 /// <summary>A producer (store + loopback listener on an ephemeral port) and a receiver, disposed together.</summary>
 internal sealed class DataPlanePair : IAsyncDisposable
 {
-    public DataPlanePair(long maxBytes = 256L << 20, int maxTickets = 8)
+    public DataPlanePair(long maxBytes = 256L << 20, int maxTickets = 8, TimeProvider? time = null)
     {
         Options = new DataPlaneOptions
         {
@@ -14,7 +14,7 @@ internal sealed class DataPlanePair : IAsyncDisposable
             ChunkBytes = 64 << 10,
             TransferTimeout = TimeSpan.FromSeconds(60),
         };
-        Store = new ParkedPayloadStore(Options.MaxParkedBytes, Options.MaxParkedTickets);
+        Store = ParkedPayloadStore.Create(Options, time);
         Listener = DataPlaneListener.Start(Store, Options);
         Fetcher = new DataPlaneFetcher(Options);
     }

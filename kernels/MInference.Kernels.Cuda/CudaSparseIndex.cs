@@ -20,14 +20,13 @@ public sealed class CudaSparseIndex : IDisposable
 {
     private readonly List<DeviceBuffer> _buffers;
 
-    private CudaSparseIndex(CudaSparsePattern pattern, int heads, int spanStart, int spanLength, List<DeviceBuffer> buffers, long coveredPairs)
+    private CudaSparseIndex(CudaSparsePattern pattern, int heads, int spanStart, int spanLength, List<DeviceBuffer> buffers)
     {
         Pattern = pattern;
         Heads = heads;
         SpanStart = spanStart;
         SpanLength = spanLength;
         _buffers = buffers;
-        CoveredPairs = coveredPairs;
     }
 
     public CudaSparsePattern Pattern { get; }
@@ -39,9 +38,6 @@ public sealed class CudaSparseIndex : IDisposable
     public int SpanLength { get; }
 
     public int QueryBlocks => (SpanLength + SparseSpan.QueryBlock - 1) / SparseSpan.QueryBlock;
-
-    /// <summary>(query, key) pairs the kernel computes over all heads: its work.</summary>
-    public long CoveredPairs { get; }
 
     /// <summary>Device pointers in the kernel's argument order (after the attention arguments).</summary>
     internal IReadOnlyList<DeviceBuffer> Buffers => _buffers;
@@ -67,7 +63,7 @@ public sealed class CudaSparseIndex : IDisposable
             throw;
         }
 
-        return new CudaSparseIndex(CudaSparsePattern.VerticalSlash, heads.Count, spanStart, spanLength, buffers, heads.Sum(h => h.CoveredPairs()));
+        return new CudaSparseIndex(CudaSparsePattern.VerticalSlash, heads.Count, spanStart, spanLength, buffers);
     }
 
     /// <summary>Uploads one Block-Sparse index per query head.</summary>
@@ -88,7 +84,7 @@ public sealed class CudaSparseIndex : IDisposable
             throw;
         }
 
-        return new CudaSparseIndex(CudaSparsePattern.BlockSparse, heads.Count, spanStart, spanLength, buffers, heads.Sum(h => h.CoveredPairs()));
+        return new CudaSparseIndex(CudaSparsePattern.BlockSparse, heads.Count, spanStart, spanLength, buffers);
     }
 
     public void Dispose() => _buffers.ForEach(b => b.Dispose());

@@ -194,8 +194,10 @@ __device__ __forceinline__ void sparse_attention_mma(
             }
 
             // Mask keys past the tile's count, after the row (causal) or before its window.
+            // Warp-uniform tests: most range and window tiles lie wholly inside every row's keys.
             const bool causal_cut = contiguous && tile_last > warp_first;
-            if (tile.count < SparseKeyTile || causal_cut || tile.kind == TileWindow)
+            const bool window_cut = tile.kind == TileWindow && tile.first <= warp_last - window;
+            if (tile.count < SparseKeyTile || causal_cut || window_cut)
             {
 #pragma unroll
                 for (int t = 0; t < ScoreTiles; t++)

@@ -44,7 +44,7 @@ if [[ ${MINFERENCE_GPU_BENCH:-0} == 1 ]]; then
     echo "== benchmarks (explicit tests) -> attention.jsonl"
     export MINFERENCE_BENCH_OUT=$out
     /tmp/dotnet/dotnet "$stage/tests/MInference.Kernels.Cuda.Tests.dll" -noColor -explicit only \
-        -class MInference.Kernels.Cuda.Tests.AttentionBenchmarks >"$out/bench.log" 2>&1 || bench_line="benchmarks FAILED (see bench.log); "
+        -class "MInference.Kernels.Cuda.Tests.${MINFERENCE_GPU_BENCH_CLASS:-AttentionBenchmarks}" >"$out/bench.log" 2>&1 || bench_line="benchmarks FAILED (see bench.log); "
     grep -E "\[FAIL\]|Exception" "$out/bench.log" | head -20
     [[ -f $out/attention.jsonl ]] && cat "$out/attention.jsonl"
 fi

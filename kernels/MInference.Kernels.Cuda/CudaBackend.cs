@@ -9,7 +9,7 @@ namespace MInference.Kernels.Cuda;
 /// The op set on one NVIDIA GPU: bf16 activations and weights, f32 accumulation, cuBLAS for
 /// Linear, our kernels (kernels/cuda) for the rest. All work runs in order on one stream.
 /// </summary>
-public sealed unsafe class CudaBackend : IComputeBackend
+public sealed unsafe partial class CudaBackend : IComputeBackend
 {
     internal const int ElementwiseThreads = 256;
     internal const long MaxElementwiseBlocks = 1 << 16;

@@ -8,3 +8,4 @@
 #include "flash_attention_mma.cu"
 #include "decode_attention.cu"
 #include "attention_reference.cu"
+#include "sparse_attention_mma.cu"

@@ -1,0 +1,126 @@
+using System.Runtime.InteropServices;
+using MInference.Kernels.Backends;
+
+namespace MInference.Kernels.Cuda;
+
+/// <summary>The sparse attention ops (sparse_attention_mma.cu): Vertical-Slash, Block-Sparse, A-shape.</summary>
+public sealed unsafe partial class CudaBackend
+{
+    internal const int SparseQueryBlock = 64;
+    internal const int SparseKeyTile = 64;
+    internal const int SparseStages = 2;
+    internal const int SparseThreads = 128;
+
+    /// <summary>
+    /// Sparse causal attention of the span in <paramref name="arguments"/> over the keys
+    /// <paramref name="index"/> selects, all query heads in one launch; the index must have been built for
+    /// this span (start and length) and hold one entry per query head.
+    /// </summary>
+    public void SparseAttention(in AttentionArguments arguments, CudaSparseIndex index)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        var (q, k, v, o) = CheckSparse(arguments);
+        if (index.SpanStart != arguments.QueryStart || index.SpanLength != q.Rows || index.Heads != arguments.QueryHeads)
+        {
+            throw new ArgumentException(
+                $"index covers span [{index.SpanStart}, +{index.SpanLength}) of {index.Heads} heads; the call is span [{arguments.QueryStart}, +{q.Rows}) of {arguments.QueryHeads} heads",
+                nameof(index));
+        }
+
+        var kernel = SparseKernel(index.Pattern == CudaSparsePattern.VerticalSlash ? "vs" : "bs", arguments.HeadDim);
+        Span<KernelArgument> args = stackalloc KernelArgument[15];
+        var n = SparseCommonArguments(args, arguments, q, k, v, o);
+        foreach (var buffer in index.Buffers)
+        {
+            args[n++] = buffer.Pointer;
+        }
+
+        LaunchSparse(kernel, arguments, q, args[..n]);
+    }
+
+    /// <summary>
+    /// A-shape attention: each query at position p attends to the sink keys <c>[0, min(initKeys, p + 1))</c>
+    /// and the <paramref name="localKeys"/> keys ending at itself, keys in both counted once (as
+    /// <c>SparseAttentionCpu.AShape</c>).
+    /// </summary>
+    public void AShapeAttention(in AttentionArguments arguments, int initKeys, int localKeys)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(initKeys, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(localKeys, 1);
+        var (q, k, v, o) = CheckSparse(arguments);
+        Span<KernelArgument> args = stackalloc KernelArgument[11];
+        var n = SparseCommonArguments(args, arguments, q, k, v, o);
+        args[n++] = initKeys;
+        args[n++] = localKeys;
+        LaunchSparse(SparseKernel("ashape", arguments.HeadDim), arguments, q, args[..n]);
+    }
+
+    /// <summary>Copies a host index array to new device memory (on the stream; the array may be reused at once).</summary>
+    internal DeviceBuffer UploadIndex<T>(T[] values)
+        where T : unmanaged
+    {
+        var buffer = _context.Allocate(Math.Max(1, values.Length) * sizeof(T));
+        try
+        {
+            CopyToDevice(MemoryMarshal.AsBytes(values.AsSpan()), buffer.Pointer);
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+
+        return buffer;
+    }
+
+    private static (CudaTensor Q, CudaTensor K, CudaTensor V, CudaTensor O) CheckSparse(in AttentionArguments arguments)
+    {
+        var tensors = CheckAttention(arguments);
+        if (arguments.KeyLength > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(arguments), arguments.KeyLength, $"sparse attention positions must stay below {int.MaxValue}");
+        }
+
+        if (tensors.Q.Rows == 0)
+        {
+            throw new ArgumentException("the query span is empty", nameof(arguments));
+        }
+
+        return tensors;
+    }
+
+    private CudaKernel SparseKernel(string pattern, int headDim)
+    {
+        var kernel = Kernel($"sparse_attention_{pattern}_d{headDim}");
+        if (_sharedMemoryRaised.Add(kernel.Name))
+        {
+            kernel.SetMaxDynamicSharedMemory(SparseSharedBytes(headDim));
+        }
+
+        return kernel;
+    }
+
+    /// <summary>Q tile plus SparseStages stages of K and V tiles, rows padded (sparse_attention_mma.cu).</summary>
+    private static int SparseSharedBytes(int headDim) => (SparseQueryBlock + (2 * SparseStages * SparseKeyTile)) * (headDim + MmaRowPad) * 2;
+
+    private static int SparseCommonArguments(Span<KernelArgument> args, in AttentionArguments a, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor o)
+    {
+        args[0] = q.Pointer;
+        args[1] = k.Pointer;
+        args[2] = v.Pointer;
+        args[3] = o.Pointer;
+        args[4] = (int)q.Rows;
+        args[5] = (int)a.QueryStart;
+        args[6] = a.QueryHeads;
+        args[7] = a.KeyValueHeads;
+        args[8] = a.Scale * Log2E;
+        return 9;
+    }
+
+    private void LaunchSparse(CudaKernel kernel, in AttentionArguments arguments, CudaTensor q, ReadOnlySpan<KernelArgument> args)
+    {
+        _context.MakeCurrent();
+        var blocks = (q.Rows + SparseQueryBlock - 1) / SparseQueryBlock;
+        kernel.Launch(_stream, ((uint)arguments.QueryHeads, (uint)blocks), SparseThreads, (uint)SparseSharedBytes(arguments.HeadDim), args);
+    }
+}

@@ -4,7 +4,7 @@
 # one `device` call runs it there:
 #     device run  carry: [".gpu"]  command: bash .gpu/deploy/gpu/remote.sh
 # Set MINFERENCE_GPU_STAGING to stage into another checkout's .gpu (the device tool ships the
-# session's main checkout, e.g. /work/main/.gpu, whichever worktree you build in).
+# session's main checkout, e.g. <main checkout>/.gpu, whichever worktree you build in).
 set -euo pipefail
 
 repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)

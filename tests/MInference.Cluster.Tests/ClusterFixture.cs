@@ -10,16 +10,25 @@ using Orleans.TestingHost;
 namespace MInference.Cluster.Tests;
 
 /// <summary>
-/// An in-process cluster of 2 silos with 2 single-threaded CPU devices each, and the generated
-/// <c>tiny</c> model registered as <see cref="ModelId"/>.
+/// An in-process cluster of 3 silos with 1 single-threaded CPU device each (so every multi-stage plan
+/// spans silos and its hidden states go through the TCP data plane), the generated <c>tiny</c> model
+/// registered as <see cref="ModelId"/> and a 3-layer variant of it as <see cref="ThreeLayerModelId"/>
+/// (one layer per silo).
 /// </summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
     public const string ModelId = "tiny";
 
+    public const string ThreeLayerModelId = "tiny-3-layers";
+
     public const ulong ModelSeed = 20261123;
 
-    public const int DevicesPerSilo = 2;
+    public const int SiloCount = 3;
+
+    public const int DevicesPerSilo = 1;
+
+    /// <summary>The silos' MInference:MaxDocumentTokens, small so a test can exceed it cheaply.</summary>
+    public const int MaxDocumentTokens = 4096;
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "minference-cluster-tests-" + Guid.NewGuid().ToString("N"));
 
@@ -29,15 +38,19 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public string ModelDirectory => Path.Combine(_root, "tiny");
 
+    public string ThreeLayerModelDirectory => Path.Combine(_root, "tiny-3-layers");
+
     public async ValueTask InitializeAsync()
     {
         ModelGenerator.Generate(ModelShapes.Get(ModelShapes.Tiny), ModelDirectory, ModelSeed);
-        var builder = new TestClusterBuilder(2);
+        ModelGenerator.Generate(ModelShapes.Get(ModelShapes.Tiny) with { LayerCount = 3 }, ThreeLayerModelDirectory, ModelSeed);
+        var builder = new TestClusterBuilder(SiloCount);
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         Cluster = builder.Build();
         await Cluster.DeployAsync();
         Client = new MInferenceClient(Cluster.Client);
         await Client.RegisterModelAsync(ModelId, ModelDirectory);
+        await Client.RegisterModelAsync(ThreeLayerModelId, ThreeLayerModelDirectory);
     }
 
     public async ValueTask DisposeAsync()
@@ -55,6 +68,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             {
                 o.CpuDevices = DevicesPerSilo;
                 o.CpuThreadsPerDevice = 1;
+                o.MaxDocumentTokens = MaxDocumentTokens;
             });
             siloBuilder.Services.AddSingleton<IJobChunkGate>(TestChunkGate.Instance);
         }

@@ -36,23 +36,56 @@ public sealed class JobSubmissionTests(ClusterFixture fixture)
         var ct = TestContext.Current.CancellationToken;
         var jobId = "empty-" + Guid.NewGuid().ToString("N");
 
-        var error = await Assert.ThrowsAsync<ArgumentException>(() => fixture.Client.SubmitAsync(jobId, new JobSubmission(ClusterFixture.ModelId, []), ct));
+        var error = await Assert.ThrowsAsync<Client.MInferenceInputException>(() => fixture.Client.SubmitAsync(jobId, new JobSubmission(ClusterFixture.ModelId, []), ct));
 
         Assert.Contains("empty", error.Message, StringComparison.Ordinal);
         Assert.Equal(JobState.Unknown, (await fixture.Client.GetProgressAsync(jobId, ct)).State);
     }
 
-    /// <summary>A job for an unregistered model ends failed with an error naming the model.</summary>
+    /// <summary>A job for an unregistered model is refused at submission with an error naming the model; the job stays unknown.</summary>
     [Fact]
-    public async Task Unknown_model_fails_the_job_with_its_name()
+    public async Task Unknown_model_is_refused_with_its_name()
     {
         var ct = TestContext.Current.CancellationToken;
         var jobId = "unknown-model-" + Guid.NewGuid().ToString("N");
 
-        await fixture.Client.SubmitAsync(jobId, new JobSubmission("no-such-model", TestDocuments.Random(seed: 73, length: 8)), ct);
-        var error = await Assert.ThrowsAsync<Client.JobFailedException>(() => fixture.Client.GetResultAsync(jobId, ct));
+        var error = await Assert.ThrowsAsync<Client.MInferenceInputException>(() => fixture.Client.SubmitAsync(jobId, new JobSubmission("no-such-model", TestDocuments.Random(seed: 73, length: 8)), ct));
 
-        Assert.Equal(JobState.Failed, error.State);
         Assert.Contains("no-such-model", error.Message, StringComparison.Ordinal);
+        Assert.Equal(JobState.Unknown, (await fixture.Client.GetProgressAsync(jobId, ct)).State);
+    }
+
+    /// <summary>A document one token over the silos' MInference:MaxDocumentTokens is refused with both numbers in the message.</summary>
+    [Fact]
+    public async Task Oversized_document_is_refused()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var jobId = "oversized-" + Guid.NewGuid().ToString("N");
+
+        var error = await Assert.ThrowsAsync<Client.MInferenceInputException>(() => fixture.Client.SubmitAsync(
+            jobId, new JobSubmission(ClusterFixture.ModelId, TestDocuments.Random(seed: 74, length: ClusterFixture.MaxDocumentTokens + 1)), ct));
+
+        Assert.Contains($"{ClusterFixture.MaxDocumentTokens + 1} tokens", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"{ClusterFixture.MaxDocumentTokens}", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A malformed pattern config, and one with the wrong number of layers, are refused at submission with
+    /// errors that name the problem; the cluster then still runs a job.
+    /// </summary>
+    [Fact]
+    public async Task Malformed_pattern_config_is_refused_and_the_cluster_stays_healthy()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var document = TestDocuments.Random(seed: 75, length: 24);
+
+        var malformed = await Assert.ThrowsAsync<Client.MInferenceInputException>(() => fixture.Client.SubmitAsync(
+            "bad-config-" + Guid.NewGuid().ToString("N"), new JobSubmission(ClusterFixture.ModelId, document, PatternConfig: "{ not json"), ct));
+        var healthyId = "after-bad-config-" + Guid.NewGuid().ToString("N");
+        await fixture.Client.SubmitAsync(healthyId, new JobSubmission(ClusterFixture.ModelId, document, ChunkTokens: 16), ct);
+        var healthy = await fixture.Client.GetResultAsync(healthyId, ct);
+
+        Assert.Contains("PatternConfig", malformed.Message, StringComparison.Ordinal);
+        Assert.NotEmpty(healthy.TopTokens);
     }
 }

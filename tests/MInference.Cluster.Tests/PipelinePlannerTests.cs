@@ -59,4 +59,29 @@ public sealed class PipelinePlannerTests
         var kvPerToken = 2L * spec.LayerCount * spec.KeyValueHeadCount * spec.HeadDim * 4;
         Assert.Equal(1024 * kvPerToken, longer - shorter);
     }
+
+    /// <summary>
+    /// With room for two 2-stage pipelines and a device too small for anything, the planner makes exactly two
+    /// disjoint replicas, each covering all layers; the first is the plan a lone job gets.
+    /// </summary>
+    [Fact]
+    public void Spare_devices_become_replicas()
+    {
+        var spec = ModelShapes.Get(ModelShapes.Tiny);
+        var request = new PlanRequest("tiny", 4096, 256);
+        var perDevice = Math.Max(PipelinePlanner.StageBytes(spec, request, 0, 1, 4), PipelinePlanner.StageBytes(spec, request, 1, 2, 4));
+        DeviceDescriptor[] devices =
+        [
+            new("a", 0, "cpu", "cpu0", perDevice), new("a", 1, "cpu", "cpu1", perDevice),
+            new("b", 0, "cpu", "cpu0", perDevice), new("b", 1, "cpu", "cpu1", perDevice),
+            new("c", 0, "cpu", "cpu0", 1 << 20),
+        ];
+
+        var replicas = PipelinePlanner.PlanReplicas(_model, spec, request, devices);
+
+        Assert.Equal(2, replicas.Count);
+        Assert.Equal(PipelinePlanner.Plan(_model, spec, request, devices).Stages, replicas[0].Stages);
+        Assert.All(replicas, r => Assert.Equal((0, 2), (r.Stages[0].FirstLayer, r.Stages[^1].EndLayer)));
+        Assert.Equal(4, replicas.SelectMany(r => r.Stages).Select(s => s.StageKey).Distinct().Count());
+    }
 }

@@ -13,7 +13,7 @@ public sealed class StagePlacementTests(ClusterFixture fixture)
     {
         foreach (var silo in fixture.Cluster.Silos)
         {
-            var key = StageKeys.Format(silo.Name, 1);
+            var key = StageKeys.Format(silo.Name, 0);
             var status = await fixture.Cluster.Client.GetGrain<IStageGrain>(key).GetStatusAsync();
             Assert.Equal(key, status.StageKey);
         }

@@ -29,15 +29,26 @@ public interface ICoordinatorGrain : IGrainWithStringKey
     [Alias("get-devices")]
     Task<IReadOnlyList<DeviceDescriptor>> GetDevicesAsync();
 
-    /// <summary>Plans the model into stages; throws <see cref="PlanDoesNotFitException"/> when the devices cannot hold it.</summary>
+    /// <summary>
+    /// Plans the model into stages; throws <see cref="PlanDoesNotFitException"/> when the devices cannot hold it.
+    /// With a job id, picks the replica that serves the fewest jobs and holds it for the job.
+    /// </summary>
     [Alias("get-plan")]
     Task<PipelinePlan> GetPlanAsync(PlanRequest request);
+
+    /// <summary>Every pipeline replica the active devices allow for the request (disjoint devices), first the one a lone job gets.</summary>
+    [Alias("get-replicas")]
+    Task<IReadOnlyList<PipelinePlan>> GetReplicasAsync(PlanRequest request);
+
+    /// <summary>Ends a job's hold on its replica (idempotent).</summary>
+    [Alias("release-plan")]
+    Task ReleasePlanAsync(string jobId);
 
     /// <summary>The pattern config JSON (format <c>minference-cluster.patterns</c>) of a model, or null.</summary>
     [Alias("get-pattern-config")]
     Task<string?> GetPatternConfigAsync(string modelId);
 
-    /// <summary>Validates and stores a pattern config JSON for a model; throws <see cref="Patterns.PatternConfigException"/> when malformed.</summary>
+    /// <summary>Validates and stores a pattern config JSON for a model; throws <see cref="ArgumentException"/> naming the problem when it is malformed or does not fit.</summary>
     [Alias("put-pattern-config")]
     Task PutPatternConfigAsync(string modelId, string patternConfigJson);
 }

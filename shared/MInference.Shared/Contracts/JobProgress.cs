@@ -1,6 +1,10 @@
 namespace MInference.Shared.Contracts;
 
-/// <summary>Where a job is. <see cref="Version"/> grows with every change, for watchers.</summary>
+/// <summary>
+/// Where a job is. <see cref="Version"/> grows with every change, for watchers. <see cref="Attempt"/> counts
+/// runs of the document (1 on the first; a lost stage or failed transfer re-plans and restarts it), and
+/// <see cref="RetryReason"/> says why the last restart happened.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("minference.job-progress")]
 public sealed record JobProgress(
     [property: Id(0)] string JobId,
@@ -11,7 +15,9 @@ public sealed record JobProgress(
     [property: Id(5)] int ChunksDone,
     [property: Id(6)] int ChunkCount,
     [property: Id(7)] string? Error = null,
-    [property: Id(8)] IReadOnlyList<string>? StageKeys = null)
+    [property: Id(8)] IReadOnlyList<string>? StageKeys = null,
+    [property: Id(9)] int Attempt = 0,
+    [property: Id(10)] string? RetryReason = null)
 {
     public bool IsFinal => State is JobState.Completed or JobState.Failed or JobState.Cancelled;
 }

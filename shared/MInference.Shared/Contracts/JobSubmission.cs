@@ -3,7 +3,10 @@ namespace MInference.Shared.Contracts;
 /// <summary>
 /// A document to pre-fill: token ids (text is tokenized by the client, which knows the model's
 /// tokenizer). <see cref="StageCount"/> forces a pipeline depth; <see cref="IncludeLogits"/> returns
-/// the whole last-position logits vector besides the top tokens.
+/// the whole last-position logits vector besides the top tokens. <see cref="PatternConfig"/> picks the
+/// sparse patterns: null uses the config registered for the model with the coordinator (dense when none),
+/// <see cref="DensePatternConfig"/> runs dense, and a JSON document (format
+/// <c>minference-cluster.patterns</c>) is used for this job only.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("minference.job-submission")]
 public sealed record JobSubmission(
@@ -12,8 +15,12 @@ public sealed record JobSubmission(
     [property: Id(2)] int ChunkTokens = JobSubmission.DefaultChunkTokens,
     [property: Id(3)] int TopK = JobSubmission.DefaultTopK,
     [property: Id(4)] int? StageCount = null,
-    [property: Id(5)] bool IncludeLogits = false)
+    [property: Id(5)] bool IncludeLogits = false,
+    [property: Id(6)] string? PatternConfig = null)
 {
+    /// <summary>The <see cref="PatternConfig"/> value that runs every layer dense.</summary>
+    public const string DensePatternConfig = "dense";
+
     public const int DefaultChunkTokens = 2048;
 
     public const int DefaultTopK = 5;

@@ -4,12 +4,15 @@ using MInference.Shared.Contracts;
 namespace MInference.Silo.DataPlane;
 
 /// <summary>
-/// Moves hidden states between stages beside Orleans: the producer parks a tensor and gets a small
-/// ticket; the consumer takes the tensor with the ticket. No Orleans types here, so a TCP or RDMA
-/// transport can sit behind the same interface.
+/// Moves hidden states between stages of one silo beside Orleans: the producer parks a tensor and gets a
+/// small ticket; the consumer takes the tensor with the ticket. Stages on other silos pull through
+/// <see cref="SiloDataPlane"/> instead.
 /// </summary>
 public interface IActivationChannel
 {
+    /// <summary>The silo whose tickets this channel redeems.</summary>
+    string SiloName { get; }
+
     /// <summary>Parks <paramref name="hiddenStates"/> (ownership passes to the channel) and returns its ticket.</summary>
     ActivationTicket Publish(string jobId, int chunkIndex, IDeviceTensor hiddenStates, IComputeBackend backend);
 

@@ -8,10 +8,12 @@ namespace MInference.Silo.DataPlane;
 /// <summary>
 /// The data plane within one silo: a registry of parked tensors. Taking onto the producer's own
 /// backend hands the tensor over without a copy; onto another backend it goes through host memory.
-/// Tickets from other silos fail: the cross-silo TCP transport is not written yet.
+/// Tickets from other silos are redeemed through <see cref="SiloDataPlane"/>, not here.
 /// </summary>
 public sealed class InProcessActivationChannel(string siloName) : IActivationChannel, IDisposable
 {
+    public string SiloName => siloName;
+
     private readonly ConcurrentDictionary<Guid, Parked> _parked = new();
 
     public int PendingCount => _parked.Count;
@@ -40,7 +42,7 @@ public sealed class InProcessActivationChannel(string siloName) : IActivationCha
         if (!string.Equals(ticket.SourceSilo, siloName, StringComparison.Ordinal))
         {
             throw new TransferFailedException(
-                $"ticket {ticket.TransferId} of job '{ticket.JobId}' is parked on silo '{ticket.SourceSilo}', but this is '{siloName}': cross-silo transfers need the TCP data plane, which is not implemented yet",
+                $"ticket {ticket.TransferId} of job '{ticket.JobId}' is parked on silo '{ticket.SourceSilo}', but this is '{siloName}': it must be pulled through the TCP data plane",
                 isRetryable: false);
         }
 

@@ -1,65 +1,146 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using MInference.DataPlane;
 using MInference.Engine;
 using MInference.Kernels.Backends;
 using MInference.Shared.Contracts;
 using MInference.Shared.Models;
+using MInference.Shared.Patterns;
 using MInference.Silo.DataPlane;
+using MInference.Silo.Diagnostics;
 
 namespace MInference.Silo.Devices;
 
 /// <summary>
 /// One device's state, outliving stage grain activations: its backend, the layer shards loaded on it
-/// and each job's KV cache. Chunks run one at a time per device, off the Orleans scheduler.
+/// and each job's KV cache. Admits a bounded number of chunks (callers beyond it wait for room), pulls a
+/// chunk's input from another silo before taking the device, and runs chunks one at a time off the
+/// Orleans scheduler. Hidden states for a stage on this silo stay in process; for another silo they are
+/// copied to host memory and parked in the TCP data plane.
 /// </summary>
-public sealed class DeviceWorker : IDisposable
+public sealed partial class DeviceWorker : IDisposable
 {
     private readonly IActivationChannel _channel;
+    private readonly SiloDataPlane _dataPlane;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _admission;
     private readonly SemaphoreSlim _computeGate = new(1, 1);
     private readonly Lock _lock = new();
     private readonly Dictionary<string, LoadedShard> _shards = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, SequenceKvCache> _jobs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, JobSlot> _jobs = new(StringComparer.Ordinal);
+    private readonly KeyValuePair<string, object?> _stageTag;
+    private int _queued;
 
-    public DeviceWorker(int deviceIndex, IComputeBackend backend, IActivationChannel channel)
+    public DeviceWorker(int deviceIndex, IComputeBackend backend, IActivationChannel channel, SiloDataPlane dataPlane, int maxQueuedChunks, string stageKey, ILogger logger)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxQueuedChunks, 1);
         DeviceIndex = deviceIndex;
         Backend = backend;
         _channel = channel;
+        _dataPlane = dataPlane;
+        _logger = logger;
+        _admission = new SemaphoreSlim(maxQueuedChunks, maxQueuedChunks);
+        _stageTag = new("stage", stageKey);
     }
 
     public int DeviceIndex { get; }
 
     public IComputeBackend Backend { get; }
 
-    /// <summary>Runs one chunk through the requested layers, loading them and opening the job's cache on first use.</summary>
+    /// <summary>Chunks admitted and not finished (queued for the device or running on it).</summary>
+    public int QueuedChunks => Volatile.Read(ref _queued);
+
+    /// <summary>
+    /// Runs one chunk through the requested layers, loading them and opening the job's cache on chunk 0.
+    /// Waits for room when the stage already holds its maximum of chunks.
+    /// </summary>
     public async Task<StageChunkResult> RunChunkAsync(StageChunkRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        await _computeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _admission.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _queued);
+        MInferenceMetrics.QueueDepth.Add(1, _stageTag);
         try
         {
-            return await Task.Run(() => RunChunk(request, cancellationToken), cancellationToken).ConfigureAwait(false);
+            using var activity = MInferenceActivitySource.Source.StartActivity("stage.chunk");
+            activity?.SetTag("minference.job", request.JobId);
+            activity?.SetTag("minference.chunk", request.ChunkIndex);
+            activity?.SetTag("minference.stage", _stageTag.Value);
+
+            // A remote input is pulled before taking the device, so the transfer overlaps another chunk's compute.
+            using var remote = request.Input is { SourceEndpoint: not null } input && !IsLocal(input)
+                ? await _dataPlane.FetchAsync(input, cancellationToken).ConfigureAwait(false)
+                : null;
+
+            byte[]? handOff = null;
+            StageChunkResult result;
+            long rows;
+            int columns;
+            await _computeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                (result, handOff, rows, columns) = await Task.Run(() => RunChunk(request, remote, cancellationToken), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _computeGate.Release();
+            }
+
+            MInferenceMetrics.ChunkLatency.Record(result.ElapsedMilliseconds, _stageTag);
+            if (handOff is null)
+            {
+                return result;
+            }
+
+            // Parking for another silo waits for room in the data plane's window, off the device.
+            try
+            {
+                var length = checked((int)(rows * columns * sizeof(float)));
+                var ticket = await _dataPlane.PublishAsync(request.JobId, request.ChunkIndex, rows, columns, handOff.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                return result with { Output = ticket };
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(handOff);
+            }
         }
         finally
         {
-            _computeGate.Release();
+            Interlocked.Decrement(ref _queued);
+            MInferenceMetrics.QueueDepth.Add(-1, _stageTag);
+            _admission.Release();
         }
     }
 
-    /// <summary>Frees a job's KV cache and parked activations; true when it had a cache here.</summary>
+    /// <summary>
+    /// Frees a job's KV cache and parked activations; true when it had a cache here. A chunk of the job
+    /// still running keeps the cache until it ends.
+    /// </summary>
     public bool ReleaseJob(string jobId)
     {
         _channel.ReleaseJob(jobId);
-        SequenceKvCache? cache;
+        _dataPlane.ReleaseJob(jobId);
+        JobSlot? slot;
         lock (_lock)
         {
-            if (!_jobs.Remove(jobId, out cache))
+            if (!_jobs.Remove(jobId, out slot))
             {
                 return false;
             }
+
+            slot.Released = true;
+            if (slot.Running > 0)
+            {
+                return true;
+            }
         }
 
-        cache.Dispose();
+        slot.Cache.Dispose();
         return true;
     }
 
@@ -67,7 +148,7 @@ public sealed class DeviceWorker : IDisposable
     {
         lock (_lock)
         {
-            var kv = _jobs.Values.Sum(KvBytes);
+            var kv = _jobs.Values.Sum(j => KvBytes(j.Cache));
             return ([.. _shards.Keys.Order(StringComparer.Ordinal)], [.. _jobs.Keys.Order(StringComparer.Ordinal)], kv);
         }
     }
@@ -76,9 +157,9 @@ public sealed class DeviceWorker : IDisposable
     {
         lock (_lock)
         {
-            foreach (var cache in _jobs.Values)
+            foreach (var slot in _jobs.Values)
             {
-                cache.Dispose();
+                slot.Cache.Dispose();
             }
 
             foreach (var shard in _shards.Values)
@@ -91,49 +172,139 @@ public sealed class DeviceWorker : IDisposable
         }
 
         _computeGate.Dispose();
+        _admission.Dispose();
     }
 
-    private StageChunkResult RunChunk(StageChunkRequest request, CancellationToken cancellationToken)
+    private bool IsLocal(ActivationTicket ticket) => string.Equals(ticket.SourceSilo, _channel.SiloName, StringComparison.Ordinal);
+
+    private (StageChunkResult Result, byte[]? HandOff, long Rows, int Columns) RunChunk(StageChunkRequest request, ReceivedPayload? remote, CancellationToken cancellationToken)
     {
         var watch = Stopwatch.StartNew();
-        var shard = GetOrLoadShard(request.ModelDirectory, new LayerRange(request.FirstLayer, request.EndLayer), cancellationToken);
-        var sequence = GetOrOpenSequence(request, shard);
-        SpanResult result;
-        if (request.TokenIds is { } tokens)
+        var slot = AcquireSlot(request, cancellationToken);
+        try
         {
-            result = shard.RunSpan(sequence, tokens, cancellationToken);
-        }
-        else
-        {
-            var ticket = request.Input
-                ?? throw new ArgumentException($"chunk {request.ChunkIndex} of job '{request.JobId}' carries neither token ids nor an activation ticket", nameof(request));
-            var hidden = _channel.Take(ticket, Backend);
-            try
+            SpanResult result;
+            long tokens;
+            if (request.TokenIds is { } ids)
             {
-                result = shard.RunSpan(sequence, hidden, cancellationToken);
+                result = slot.Shard.RunSpan(slot.Cache, ids, cancellationToken);
+                tokens = ids.Length;
             }
-            catch
+            else
             {
-                hidden.Dispose();
-                throw;
+                var ticket = request.Input
+                    ?? throw new ArgumentException($"chunk {request.ChunkIndex} of job '{request.JobId}' carries neither token ids nor an activation ticket", nameof(request));
+                var hidden = remote is not null
+                    ? Backend.Upload(MemoryMarshal.Cast<byte, float>(remote.Bytes.Span), ticket.Rows, ticket.Columns)
+                    : _channel.Take(ticket, Backend);
+                tokens = hidden.Rows;
+                try
+                {
+                    result = slot.Shard.RunSpan(slot.Cache, hidden, cancellationToken);
+                }
+                catch
+                {
+                    hidden.Dispose();
+                    throw;
+                }
             }
-        }
 
-        if (shard.IsLastStage)
-        {
+            MInferenceMetrics.PrefilledTokens.Add(tokens, _stageTag);
+            if (slot.Shard.IsLastStage)
+            {
+                using (result)
+                {
+                    return (new StageChunkResult(null, result.Logits, watch.Elapsed.TotalMilliseconds), null, 0, 0);
+                }
+            }
+
+            if (request.ConsumerSilo is null || string.Equals(request.ConsumerSilo, _channel.SiloName, StringComparison.Ordinal))
+            {
+                var output = _channel.Publish(request.JobId, request.ChunkIndex, result.HiddenStates, Backend);
+                return (new StageChunkResult(output, null, watch.Elapsed.TotalMilliseconds), null, 0, 0);
+            }
+
+            // Another silo consumes it: copy to host memory on the device's turn; parking happens after.
             using (result)
             {
-                return new StageChunkResult(null, result.Logits, watch.Elapsed.TotalMilliseconds);
+                var rows = result.HiddenStates.Rows;
+                var columns = result.HiddenStates.Columns;
+                var length = checked((int)(rows * columns * sizeof(float)));
+                var bytes = ArrayPool<byte>.Shared.Rent(length);
+                try
+                {
+                    Backend.Download(result.HiddenStates, MemoryMarshal.Cast<byte, float>(bytes.AsSpan(0, length)));
+                }
+                catch
+                {
+                    ArrayPool<byte>.Shared.Return(bytes);
+                    throw;
+                }
+
+                return (new StageChunkResult(null, null, watch.Elapsed.TotalMilliseconds), bytes, rows, columns);
+            }
+        }
+        finally
+        {
+            EndChunk(slot);
+        }
+    }
+
+    /// <summary>The job's slot, opened on chunk 0 (loading the shard for its layers and patterns); counts the chunk as running in it.</summary>
+    private JobSlot AcquireSlot(StageChunkRequest request, CancellationToken cancellationToken)
+    {
+        var layers = new LayerRange(request.FirstLayer, request.EndLayer);
+        lock (_lock)
+        {
+            if (_jobs.TryGetValue(request.JobId, out var existing))
+            {
+                if (!existing.Shard.Layers.Equals(layers))
+                {
+                    throw new InvalidOperationException($"job '{request.JobId}' holds a cache for layers {existing.Shard.Layers} here, not {layers}");
+                }
+
+                existing.Running++;
+                return existing;
+            }
+
+            if (request.ChunkIndex != 0)
+            {
+                throw new InvalidOperationException(
+                    $"chunk {request.ChunkIndex} of job '{request.JobId}' arrived at device {DeviceIndex}, which has no KV cache for the job (it opens on chunk 0)");
             }
         }
 
-        var output = _channel.Publish(request.JobId, request.ChunkIndex, result.HiddenStates, Backend);
-        return new StageChunkResult(output, null, watch.Elapsed.TotalMilliseconds);
+        // Chunks run one at a time under the compute gate, so no second chunk 0 of this job races this one.
+        var shard = GetOrLoadShard(request.ModelDirectory, layers, request.PatternConfigJson, cancellationToken);
+        var slot = new JobSlot(shard, shard.CreateSequence(request.CapacityTokens)) { Running = 1 };
+        lock (_lock)
+        {
+            _jobs[request.JobId] = slot;
+        }
+
+        LogJobOpened(request.JobId, layers.Start, layers.End, request.CapacityTokens);
+        return slot;
     }
 
-    private ModelShard GetOrLoadShard(string directory, LayerRange layers, CancellationToken cancellationToken)
+    private void EndChunk(JobSlot slot)
     {
-        var key = string.Create(CultureInfo.InvariantCulture, $"{directory}#{layers.Start}-{layers.End}");
+        bool dispose;
+        lock (_lock)
+        {
+            slot.Running--;
+            dispose = slot.Released && slot.Running == 0;
+        }
+
+        if (dispose)
+        {
+            slot.Cache.Dispose();
+        }
+    }
+
+    private ModelShard GetOrLoadShard(string directory, LayerRange layers, string? patternConfigJson, CancellationToken cancellationToken)
+    {
+        var patterns = patternConfigJson is null ? "dense" : Crc32.HashToUInt32(Encoding.UTF8.GetBytes(patternConfigJson)).ToString("x8", CultureInfo.InvariantCulture);
+        var key = string.Create(CultureInfo.InvariantCulture, $"{directory}#{layers.Start}-{layers.End}#{patterns}");
         lock (_lock)
         {
             if (_shards.TryGetValue(key, out var loaded))
@@ -142,16 +313,22 @@ public sealed class DeviceWorker : IDisposable
             }
         }
 
+        var options = new ModelShardOptions
+        {
+            Patterns = patternConfigJson is null ? null : PatternConfigJson.Parse(patternConfigJson, "the job's pattern config"),
+        };
+
         // Loading runs under the compute gate, so no second load of the same key can race this one.
         var weights = SafetensorsModelWeights.Open(directory, layers.Start, layers.End);
         try
         {
-            var shard = ModelShard.Load(weights, layers, Backend, cancellationToken: cancellationToken);
+            var shard = ModelShard.Load(weights, layers, Backend, options, cancellationToken);
             lock (_lock)
             {
                 _shards[key] = new LoadedShard(weights, shard);
             }
 
+            LogShardLoaded(DeviceIndex, layers.Start, layers.End, patterns);
             return shard;
         }
         catch
@@ -161,37 +338,28 @@ public sealed class DeviceWorker : IDisposable
         }
     }
 
-    private SequenceKvCache GetOrOpenSequence(StageChunkRequest request, ModelShard shard)
-    {
-        lock (_lock)
-        {
-            if (_jobs.TryGetValue(request.JobId, out var existing))
-            {
-                if (!existing.Layers.Equals(shard.Layers))
-                {
-                    throw new InvalidOperationException($"job '{request.JobId}' holds a cache for layers {existing.Layers} here, not {shard.Layers}");
-                }
+    [LoggerMessage(EventId = 4200, Level = LogLevel.Information, Message = "Device {Device} loaded layers {First}-{End} (patterns {Patterns})")]
+    private partial void LogShardLoaded(int device, int first, int end, string patterns);
 
-                return existing;
-            }
+    [LoggerMessage(EventId = 4201, Level = LogLevel.Debug, Message = "Job {JobId} opened a KV cache for layers {First}-{End} of {Capacity} tokens")]
+    private partial void LogJobOpened(string jobId, int first, int end, long capacity);
 
-            if (request.ChunkIndex != 0)
-            {
-                throw new InvalidOperationException(
-                    $"chunk {request.ChunkIndex} of job '{request.JobId}' arrived at device {DeviceIndex}, which has no KV cache for the job (it opens on chunk 0)");
-            }
-
-            var cache = shard.CreateSequence(request.CapacityTokens);
-            _jobs[request.JobId] = cache;
-            return cache;
-        }
-    }
-
-    private long KvBytes(SequenceKvCache cache)
+    private static long KvBytes(SequenceKvCache cache)
     {
         var layer = cache.Layers.Start;
         var key = cache.KeyCache(layer);
         return 2L * cache.Layers.Count * cache.Capacity * key.Columns * key.DType.SizeInBytes();
+    }
+
+    private sealed class JobSlot(ModelShard shard, SequenceKvCache cache)
+    {
+        public ModelShard Shard { get; } = shard;
+
+        public SequenceKvCache Cache { get; } = cache;
+
+        public int Running { get; set; }
+
+        public bool Released { get; set; }
     }
 
     private sealed record LoadedShard(SafetensorsModelWeights Weights, ModelShard Shard) : IDisposable

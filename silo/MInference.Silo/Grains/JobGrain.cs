@@ -1,8 +1,12 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MInference.Shared.Contracts;
+using MInference.Shared.Patterns;
+using MInference.Silo.DataPlane;
+using MInference.Silo.Diagnostics;
 using MInference.Silo.Hosting;
 
 namespace MInference.Silo.Grains;
@@ -10,26 +14,57 @@ namespace MInference.Silo.Grains;
 /// <summary>
 /// One document: queued -> running -> completed | failed | cancelled. The work runs as a background
 /// loop on the grain's scheduler (each stage call is short: one chunk), so progress queries, watchers
-/// and cancellation interleave with it. A job found queued or running on activation (its silo went
-/// away) is restarted from the start.
+/// and cancellation interleave with it. Chunks are pipelined: stage s runs chunk c while stage s-1 runs
+/// chunk c+1, each stage taking its chunks in order, with at most
+/// <see cref="ClusterExecutionOptions.PipelineWindowChunks"/> chunks in flight. A lost stage or failed
+/// transfer re-plans around the suspect silo and restarts the document (up to
+/// <see cref="ClusterExecutionOptions.MaxJobAttempts"/> runs); a job found queued or running on activation
+/// (its silo went away) is restarted too.
 /// </summary>
-internal sealed class JobGrain(
+internal sealed partial class JobGrain(
     [PersistentState("job", MInferenceSiloBuilderExtensions.JobStorageName)] IPersistentState<JobRecord> record,
     IOptions<MInferenceSiloOptions> options,
-    IJobChunkGate gate) : Grain, IJobGrain, IDisposable
+    IOptions<ClusterExecutionOptions> execution,
+    IJobChunkGate gate,
+    ILogger<JobGrain> logger) : Grain, IJobGrain, IDisposable
 {
     private const int MaxWaitSeconds = 20;
 
+    private readonly ILogger _logger = logger;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private CancellationTokenSource? _cancel;
 
+    /// <summary>Set when this activation goes away (its silo stops): the run stops without recording an outcome, so the next activation resumes it.</summary>
+    private bool _deactivated;
+
     private JobRecord State => record.State;
+
+    private string JobId => this.GetPrimaryKeyString();
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (State.State is JobState.Queued or JobState.Running)
         {
+            LogResumed(JobId, State.State);
+            if (State.Attempts > 0)
+            {
+                State.RetryReason = $"attempt {State.Attempts} was interrupted: the job's activation moved (its silo stopped or it was collected)";
+            }
+
+            MInferenceMetrics.JobMoved(JobState.Unknown, State.State);
             StartRun();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (!IsFinal && _cancel is not null)
+        {
+            _deactivated = true;
+            LogDeactivatedWhileRunning(JobId, reason.Description);
+            _cancel.Cancel();
         }
 
         return Task.CompletedTask;
@@ -43,19 +78,22 @@ internal sealed class JobGrain(
         {
             if (!string.Equals(hash, State.DocumentHash, StringComparison.Ordinal))
             {
-                throw new JobConflictException($"job '{this.GetPrimaryKeyString()}' was already submitted with a different document or options");
+                throw new JobConflictException($"job '{JobId}' was already submitted with a different document or options");
             }
 
             return Progress();
         }
 
         Validate(submission);
+        await ValidateAgainstRegistryAsync(submission);
         State.Submission = submission;
         State.DocumentHash = hash;
         State.State = JobState.Queued;
-        State.ChunkCount = (submission.TokenIds.Length + submission.ChunkTokens - 1) / submission.ChunkTokens;
+        State.ChunkCount = ChunkSchedule.Fixed(submission.TokenIds.Length, submission.ChunkTokens).Count;
         State.SubmittedAt = DateTimeOffset.UtcNow;
+        MInferenceMetrics.JobMoved(JobState.Unknown, JobState.Queued);
         await ChangedAsync();
+        LogSubmitted(JobId, submission.ModelId, submission.TokenIds.Length, State.ChunkCount);
         StartRun();
         return Progress();
     }
@@ -79,7 +117,12 @@ internal sealed class JobGrain(
 
     public Task<JobProgress> CancelAsync()
     {
-        _cancel?.Cancel();
+        if (!IsFinal && _cancel is { IsCancellationRequested: false })
+        {
+            LogCancelRequested(JobId);
+            _cancel.Cancel();
+        }
+
         return Task.FromResult(Progress());
     }
 
@@ -88,6 +131,11 @@ internal sealed class JobGrain(
     private void Validate(JobSubmission submission)
     {
         var o = options.Value;
+        if (string.IsNullOrWhiteSpace(submission.ModelId))
+        {
+            throw new ArgumentException("the submission names no model (ModelId is empty)", nameof(submission));
+        }
+
         if (submission.TokenIds is null || submission.TokenIds.Length == 0)
         {
             throw new ArgumentException("the document is empty: a job needs at least 1 token", nameof(submission));
@@ -110,9 +158,38 @@ internal sealed class JobGrain(
         }
     }
 
+    /// <summary>Bad input the coordinator can tell: an unknown model, a pattern config that is malformed or does not fit it.</summary>
+    private async Task ValidateAgainstRegistryAsync(JobSubmission submission)
+    {
+        var coordinator = GrainFactory.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey);
+        var models = await coordinator.GetModelsAsync();
+        var model = models.FirstOrDefault(m => string.Equals(m.ModelId, submission.ModelId, StringComparison.Ordinal))
+            ?? throw new ArgumentException(
+                $"model '{submission.ModelId}' is not registered (known: {(models.Count == 0 ? "none" : string.Join(", ", models.Select(m => m.ModelId)))})", nameof(submission));
+        if (submission.PatternConfig is { } config && !string.Equals(config, JobSubmission.DensePatternConfig, StringComparison.Ordinal))
+        {
+            try
+            {
+                var parsed = PatternConfigJson.Parse(config, "the submission's pattern config");
+                if (parsed.LayerCount != model.LayerCount)
+                {
+                    throw new PatternConfigException($"the submission's pattern config has {parsed.LayerCount} layers but model '{model.ModelId}' has {model.LayerCount}");
+                }
+            }
+            catch (PatternConfigException e)
+            {
+                // ArgumentException crosses the wire; the config's own exception type has no Orleans codec, so not even as an inner one.
+                throw new ArgumentException($"PatternConfig is not usable: {e.Message}", nameof(submission));
+            }
+        }
+    }
+
     private void StartRun()
     {
+        _cancel?.Dispose();
         _cancel = new CancellationTokenSource();
+        // A running job has no callers of its own; stay active until it ends.
+        DelayDeactivation(TimeSpan.FromDays(1));
         // Runs on the grain's scheduler; awaited by nobody on purpose (watchers follow its progress).
         _ = RunAsync(_cancel.Token);
     }
@@ -120,67 +197,82 @@ internal sealed class JobGrain(
     private async Task RunAsync(CancellationToken cancellationToken)
     {
         var submission = State.Submission!;
-        var jobId = this.GetPrimaryKeyString();
+        var jobId = JobId;
         var queued = DateTimeOffset.UtcNow - State.SubmittedAt;
         var watch = Stopwatch.StartNew();
-        State.Attempts++;
-        State.ProcessedTokens = 0;
-        State.ChunksDone = 0;
-        IReadOnlyList<IStageGrain> stages = [];
+        var coordinator = GrainFactory.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey);
+        var avoid = new List<string>();
+        var maxAttempts = execution.Value.MaxJobAttempts;
+        using var activity = MInferenceActivitySource.Source.StartActivity("job");
+        activity?.SetTag("minference.job", jobId);
         JobState outcome;
         string? error = null;
         JobResult? result = null;
         try
         {
-            var coordinator = GrainFactory.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey);
-            var plan = await coordinator.GetPlanAsync(new PlanRequest(submission.ModelId, submission.TokenIds.Length, submission.ChunkTokens, submission.StageCount));
-            State.Plan = plan;
-            State.State = JobState.Running;
-            stages = [.. plan.Stages.Select(s => GrainFactory.GetGrain<IStageGrain>(s.StageKey))];
-            // A restarted job may have left caches behind on the stages.
-            await Task.WhenAll(stages.Select(s => s.ReleaseJobAsync(jobId)));
-            await ChangedAsync();
-
-            var stageMs = new double[stages.Count];
-            float[]? logits = null;
-            var tokens = submission.TokenIds;
-            for (var chunk = 0; chunk < State.ChunkCount; chunk++)
+            var patterns = submission.PatternConfig switch
+            {
+                null => await coordinator.GetPatternConfigAsync(submission.ModelId),
+                JobSubmission.DensePatternConfig => null,
+                var json => json,
+            };
+            while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                await gate.BeforeChunkAsync(jobId, chunk, cancellationToken);
-                var start = chunk * submission.ChunkTokens;
-                var length = Math.Min(submission.ChunkTokens, tokens.Length - start);
-                ActivationTicket? ticket = null;
-                for (var s = 0; s < stages.Count; s++)
+                State.Attempts++;
+                State.ProcessedTokens = 0;
+                State.ChunksDone = 0;
+                var plan = await PlanAsync(coordinator, submission, avoid);
+                State.Plan = plan;
+                if (State.State != JobState.Running)
                 {
-                    var assignment = plan.Stages[s];
-                    var request = new StageChunkRequest(
-                        jobId, chunk, plan.ModelDirectory, assignment.FirstLayer, assignment.EndLayer, tokens.Length,
-                        s == 0 ? tokens.AsSpan(start, length).ToArray() : null,
-                        s == 0 ? null : ticket);
-                    var chunkResult = await stages[s].RunChunkAsync(request);
-                    stageMs[s] += chunkResult.ElapsedMilliseconds;
-                    ticket = chunkResult.Output;
-                    logits = chunkResult.Logits ?? logits;
+                    MInferenceMetrics.JobMoved(State.State, JobState.Running);
+                    State.State = JobState.Running;
                 }
 
-                State.ProcessedTokens = start + length;
-                State.ChunksDone = chunk + 1;
                 await ChangedAsync();
-            }
+                if (_logger.IsEnabled(LogLevel.Information))
+                {
+                    var stageList = string.Join(", ", plan.Stages.Select(s => s.StageKey));
+                    LogAttemptStarted(jobId, State.Attempts, plan.Stages.Count, stageList);
+                }
 
-            var run = watch.Elapsed.TotalMilliseconds;
-            result = new JobResult(
-                jobId,
-                Top(logits!, submission.TopK),
-                submission.IncludeLogits ? logits : null,
-                new JobTimings(queued.TotalMilliseconds, run, tokens.Length / (run / 1000.0), stageMs),
-                plan.Stages);
-            outcome = JobState.Completed;
+                try
+                {
+                    var attempt = await RunAttemptAsync(plan, patterns, cancellationToken);
+                    var run = watch.Elapsed.TotalMilliseconds;
+                    result = new JobResult(
+                        jobId,
+                        Top(attempt.Logits!, submission.TopK),
+                        submission.IncludeLogits ? attempt.Logits : null,
+                        new JobTimings(queued.TotalMilliseconds, run, submission.TokenIds.Length / (run / 1000.0), attempt.StageMilliseconds),
+                        plan.Stages);
+                    outcome = JobState.Completed;
+                    break;
+                }
+                catch (StageCallException e) when (!cancellationToken.IsCancellationRequested && IsRecoverable(e.InnerException) && State.Attempts < maxAttempts)
+                {
+                    avoid.Add(e.SuspectSilo);
+                    State.RetryReason = $"attempt {State.Attempts} of {maxAttempts}: {e.Message}";
+                    MInferenceMetrics.JobRetries.Add(1);
+                    LogRetrying(jobId, State.Attempts, maxAttempts, e.StageKey, e.SuspectSilo, e.InnerException!.Message);
+                    await ReleaseStagesAsync(plan);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && _deactivated)
+        {
+            // Not cancelled by anyone: the stored state stays running and the next activation starts it again.
+            return;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             outcome = JobState.Cancelled;
+        }
+        catch (StageCallException e)
+        {
+            outcome = JobState.Failed;
+            error = $"{e.InnerException!.GetType().Name} on stage '{e.StageKey}' chunk {e.ChunkIndex} (attempt {State.Attempts} of {maxAttempts}): {e.InnerException.Message}";
         }
 #pragma warning disable CA1031 // A job records any failure as its outcome; nothing may escape the background loop.
         catch (Exception e)
@@ -190,25 +282,194 @@ internal sealed class JobGrain(
             error = $"{e.GetType().Name}: {e.Message}";
         }
 
-        // Free the stages' memory before the final state becomes visible.
-        foreach (var stage in stages)
+        // Free the stages' memory and the replica before the final state becomes visible.
+        if (State.Plan is { } last)
         {
-            try
-            {
-                await stage.ReleaseJobAsync(jobId);
-            }
-#pragma warning disable CA1031 // A stage that is gone has nothing left to free.
-            catch (Exception)
-#pragma warning restore CA1031
-            {
-            }
+            await ReleaseStagesAsync(last);
         }
 
+        try
+        {
+            await coordinator.ReleasePlanAsync(jobId);
+        }
+#pragma warning disable CA1031 // A lost coordinator has no hold left to free.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+
+        MInferenceMetrics.JobMoved(State.State, outcome);
+        MInferenceMetrics.JobsFinished.Add(1, new KeyValuePair<string, object?>("state", outcome.ToString()));
         State.State = outcome;
         State.Error = error;
         State.Result = result;
         await ChangedAsync();
+        LogFinished(jobId, outcome, State.Attempts, watch.Elapsed.TotalMilliseconds, error);
     }
+
+    /// <summary>A replica for the job, avoiding suspect silos when the rest can still hold the model.</summary>
+    private async Task<PipelinePlan> PlanAsync(ICoordinatorGrain coordinator, JobSubmission submission, List<string> avoid)
+    {
+        var request = new PlanRequest(submission.ModelId, submission.TokenIds.Length, submission.ChunkTokens, submission.StageCount, JobId, avoid.Count == 0 ? null : [.. avoid]);
+        try
+        {
+            return await coordinator.GetPlanAsync(request);
+        }
+        catch (PlanDoesNotFitException) when (avoid.Count > 0)
+        {
+            // Suspects are only suspects: a transfer may fail on a healthy silo. Without them nothing fits, so try them again.
+            return await coordinator.GetPlanAsync(request with { AvoidSilos = null });
+        }
+    }
+
+    /// <summary>One run of the document through <paramref name="plan"/>: chunk-major, pipelined over the stages.</summary>
+    private async Task<AttemptOutcome> RunAttemptAsync(PipelinePlan plan, string? patterns, CancellationToken cancellationToken)
+    {
+        var submission = State.Submission!;
+        var tokens = submission.TokenIds;
+        var stages = plan.Stages.Select(s => new PlannedStage(s, GrainFactory.GetGrain<IStageGrain>(s.StageKey), SiloOf(s.StageKey))).ToList();
+        // A restarted job may have left caches behind on the stages.
+        for (var s = 0; s < stages.Count; s++)
+        {
+            var stage = stages[s];
+            await CallStageAsync(stage, stage.Silo, -1, async () =>
+            {
+                await stage.Grain.ReleaseJobAsync(JobId);
+                return true;
+            });
+        }
+
+        var outcome = new AttemptOutcome(new double[stages.Count]);
+        var spans = ChunkSchedule.Fixed(tokens.Length, submission.ChunkTokens);
+        var window = execution.Value.PipelineWindowChunks;
+        var previousOnStage = new Task<StageChunkResult>?[stages.Count];
+        var trackers = new List<Task>(spans.Count);
+        var sent = new List<Task>();
+        try
+        {
+            for (var chunk = 0; chunk < spans.Count; chunk++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (chunk >= window)
+                {
+                    // Chunk c enters stage 0 only once chunk c - window has left the last stage.
+                    await trackers[chunk - window];
+                }
+
+                await gate.BeforeChunkAsync(JobId, chunk, cancellationToken);
+                var (start, length) = spans[chunk];
+                Task<StageChunkResult>? input = null;
+                for (var s = 0; s < stages.Count; s++)
+                {
+                    var request = new StageChunkRequest(
+                        JobId, chunk, plan.ModelDirectory, stages[s].Assignment.FirstLayer, stages[s].Assignment.EndLayer, tokens.Length,
+                        s == 0 ? tokens.AsSpan(start, length).ToArray() : null,
+                        null,
+                        s + 1 < stages.Count ? stages[s + 1].Silo : null,
+                        chunk == 0 ? patterns : null);
+                    var task = RunStageAsync(stages, s, request, input, previousOnStage[s], outcome);
+                    previousOnStage[s] = task;
+                    input = task;
+                    sent.Add(task);
+                }
+
+                trackers.Add(TrackAsync(chunk, start + length, input!, trackers.Count == 0 ? null : trackers[^1], outcome));
+            }
+
+            await trackers[^1];
+            return outcome;
+        }
+        catch
+        {
+            // Let the chunks already sent end (or fail) before anyone frees their stages' caches.
+            try
+            {
+                await Task.WhenAll(sent);
+            }
+#pragma warning disable CA1031 // Their failures are the ones being reported already, or follow from them.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Stage s's turn on a chunk: after the chunk left stage s-1 and stage s finished the chunk before.</summary>
+    private static async Task<StageChunkResult> RunStageAsync(
+        List<PlannedStage> stages, int s, StageChunkRequest request, Task<StageChunkResult>? input, Task<StageChunkResult>? previousOnStage, AttemptOutcome outcome)
+    {
+        if (input is not null)
+        {
+            request = request with { Input = (await input).Output };
+        }
+
+        if (previousOnStage is not null)
+        {
+            await previousOnStage;
+        }
+
+        var stage = stages[s];
+        var producer = s == 0 ? stage.Silo : stages[s - 1].Silo;
+        var result = await CallStageAsync(stage, producer, request.ChunkIndex, () => stage.Grain.RunChunkAsync(request));
+        outcome.StageMilliseconds[s] += result.ElapsedMilliseconds;
+        return result;
+    }
+
+    /// <summary>Records chunks leaving the pipeline in order: progress, and the logits of the last one.</summary>
+    private async Task TrackAsync(int chunk, long processed, Task<StageChunkResult> last, Task? previous, AttemptOutcome outcome)
+    {
+        var result = await last;
+        if (previous is not null)
+        {
+            await previous;
+        }
+
+        outcome.Logits = result.Logits ?? outcome.Logits;
+        State.ChunksDone = chunk + 1;
+        State.ProcessedTokens = processed;
+        await ChangedAsync();
+    }
+
+    /// <summary>Calls a stage; a failure names the stage and the silo to suspect (the producer's, when its transfer failed).</summary>
+    private static async Task<T> CallStageAsync<T>(PlannedStage stage, string producerSilo, int chunkIndex, Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (Exception e) when (e is not StageCallException and not OperationCanceledException)
+        {
+            throw new StageCallException(stage.Assignment.StageKey, chunkIndex, e is TransferFailedException ? producerSilo : stage.Silo, e);
+        }
+    }
+
+    private async Task ReleaseStagesAsync(PipelinePlan plan)
+    {
+        foreach (var assignment in plan.Stages)
+        {
+            try
+            {
+                await GrainFactory.GetGrain<IStageGrain>(assignment.StageKey).ReleaseJobAsync(JobId);
+            }
+#pragma warning disable CA1031 // A stage that is gone has nothing left to free.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                LogReleaseFailed(JobId, assignment.StageKey, e.Message);
+            }
+        }
+    }
+
+    /// <summary>Failures a re-plan can get past: a stage or silo that went away, a call that timed out, a transfer that failed.</summary>
+    private static bool IsRecoverable(Exception? e) => e is SiloUnavailableException
+        or OrleansMessageRejectionException
+        or TimeoutException
+        or TransferFailedException
+        or ObjectDisposedException;
+
+    private static string SiloOf(string stageKey) => StageKeys.TryParse(stageKey, out var silo, out _) ? silo : stageKey;
 
     private async Task ChangedAsync()
     {
@@ -220,7 +481,7 @@ internal sealed class JobGrain(
     }
 
     private JobProgress Progress() => new(
-        this.GetPrimaryKeyString(),
+        JobId,
         State.State,
         State.Version,
         State.ProcessedTokens,
@@ -228,7 +489,9 @@ internal sealed class JobGrain(
         State.ChunksDone,
         State.ChunkCount,
         State.Error,
-        State.Plan?.Stages.Select(s => s.StageKey).ToList());
+        State.Plan?.Stages.Select(s => s.StageKey).ToList(),
+        State.Attempts,
+        State.RetryReason);
 
     private static List<TokenScore> Top(float[] logits, int count)
     {
@@ -246,7 +509,41 @@ internal sealed class JobGrain(
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(MemoryMarshal.AsBytes(submission.TokenIds.AsSpan()));
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(
-            $"{submission.ModelId}|{submission.ChunkTokens}|{submission.TopK}|{submission.StageCount}|{submission.IncludeLogits}"));
+            $"{submission.ModelId}|{submission.ChunkTokens}|{submission.TopK}|{submission.StageCount}|{submission.IncludeLogits}|{submission.PatternConfig}"));
         return Convert.ToHexString(sha.GetHashAndReset());
+    }
+
+    [LoggerMessage(EventId = 4300, Level = LogLevel.Information, Message = "Job {JobId} submitted: model {ModelId}, {Tokens} tokens in {Chunks} chunks")]
+    private partial void LogSubmitted(string jobId, string modelId, int tokens, int chunks);
+
+    [LoggerMessage(EventId = 4301, Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt}: {StageCount} stages on {Stages}")]
+    private partial void LogAttemptStarted(string jobId, int attempt, int stageCount, string stages);
+
+    [LoggerMessage(EventId = 4302, Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt} of {MaxAttempts} lost stage {StageKey} (suspect silo {Silo}); re-planning: {Problem}")]
+    private partial void LogRetrying(string jobId, int attempt, int maxAttempts, string stageKey, string silo, string problem);
+
+    [LoggerMessage(EventId = 4303, Level = LogLevel.Information, Message = "Job {JobId} ended {State} after {Attempts} attempts in {Milliseconds:F0} ms {Error}")]
+    private partial void LogFinished(string jobId, JobState state, int attempts, double milliseconds, string? error);
+
+    [LoggerMessage(EventId = 4304, Level = LogLevel.Information, Message = "Job {JobId} resumed in state {State} after its activation moved")]
+    private partial void LogResumed(string jobId, JobState state);
+
+    [LoggerMessage(EventId = 4305, Level = LogLevel.Information, Message = "Job {JobId} cancel requested")]
+    private partial void LogCancelRequested(string jobId);
+
+    [LoggerMessage(EventId = 4307, Level = LogLevel.Warning, Message = "Job {JobId} deactivated while running ({Reason}); the next activation resumes it")]
+    private partial void LogDeactivatedWhileRunning(string jobId, string reason);
+
+    [LoggerMessage(EventId = 4306, Level = LogLevel.Debug, Message = "Job {JobId} could not release stage {StageKey}: {Problem}")]
+    private partial void LogReleaseFailed(string jobId, string stageKey, string problem);
+
+    private sealed record PlannedStage(StageAssignment Assignment, IStageGrain Grain, string Silo);
+
+    /// <summary>What one attempt collects: compute ms per stage and the last chunk's logits.</summary>
+    private sealed class AttemptOutcome(double[] stageMilliseconds)
+    {
+        public double[] StageMilliseconds { get; } = stageMilliseconds;
+
+        public float[]? Logits { get; set; }
     }
 }

@@ -29,4 +29,7 @@ public sealed class JobRecord
     [Id(10)] public DateTimeOffset SubmittedAt { get; set; }
 
     [Id(11)] public int Attempts { get; set; }
+
+    /// <summary>Why the last restart happened (the stage or transfer that failed).</summary>
+    [Id(12)] public string? RetryReason { get; set; }
 }

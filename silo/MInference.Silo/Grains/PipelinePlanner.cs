@@ -7,8 +7,8 @@ namespace MInference.Silo.Grains;
 /// <summary>
 /// Splits a model's layers into consecutive stages by memory: each stage needs its layers' weights,
 /// their KV caches for the target length, a chunk's activation workspace, and the embedding (first
-/// stage) or final norm + LM head (last stage). Prefers the devices of one silo, since the cross-silo
-/// data plane is not written yet.
+/// stage) or final norm + LM head (last stage). Prefers the devices of one silo: hidden states then stay
+/// in process, while a hop between silos costs a copy over the TCP data plane.
 /// </summary>
 public static class PipelinePlanner
 {
@@ -54,6 +54,38 @@ public static class PipelinePlanner
         }
 
         throw last!;
+    }
+
+    /// <summary>
+    /// As many disjoint pipelines as the devices hold, each planned like <see cref="Plan"/> over the devices the
+    /// earlier ones left; the first is the plan a lone job gets. Throws <see cref="PlanDoesNotFitException"/>
+    /// only when not even one fits.
+    /// </summary>
+    public static IReadOnlyList<PipelinePlan> PlanReplicas(RegisteredModel model, ModelSpec spec, PlanRequest request, IReadOnlyList<DeviceDescriptor> devices)
+    {
+        ArgumentNullException.ThrowIfNull(devices);
+        var remaining = devices.ToList();
+        var plans = new List<PipelinePlan>();
+        while (true)
+        {
+            PipelinePlan plan;
+            try
+            {
+                plan = Plan(model, spec, request, remaining);
+            }
+            catch (PlanDoesNotFitException) when (plans.Count > 0)
+            {
+                return plans;
+            }
+
+            plans.Add(plan);
+            var used = plan.Stages.Select(s => s.StageKey).ToHashSet(StringComparer.Ordinal);
+            remaining.RemoveAll(d => used.Contains(d.StageKey));
+            if (remaining.Count == 0)
+            {
+                return plans;
+            }
+        }
     }
 
     /// <summary>Bytes of one stage over layers [first, end).</summary>

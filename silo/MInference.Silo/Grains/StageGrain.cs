@@ -2,12 +2,17 @@ using MInference.Shared.Contracts;
 using MInference.Silo.DataPlane;
 using MInference.Silo.Devices;
 using MInference.Silo.Placement;
+using Orleans.Concurrency;
 
 namespace MInference.Silo.Grains;
 
-/// <summary>A thin front for one device worker; pinned to its silo by <see cref="StagePlacementAttribute"/>.</summary>
-[StagePlacement]
-internal sealed class StageGrain(DeviceWorkerPool pool, IActivationChannel channel, ILocalSiloDetails silo) : Grain, IStageGrain
+/// <summary>
+/// A thin front for one device worker; pinned to its silo by <see cref="StagePlacementAttribute"/>.
+/// Reentrant: chunks wait in the worker's bounded queue (not in the grain's unbounded mailbox), and
+/// status and release calls are answered while a chunk runs.
+/// </summary>
+[StagePlacement, Reentrant]
+internal sealed class StageGrain(DeviceWorkerPool pool, IActivationChannel channel, SiloDataPlane dataPlane, ILocalSiloDetails silo) : Grain, IStageGrain
 {
     private DeviceWorker? _worker;
 
@@ -40,6 +45,7 @@ internal sealed class StageGrain(DeviceWorkerPool pool, IActivationChannel chann
     public Task<StageStatus> GetStatusAsync()
     {
         var (shards, jobs, kv) = _worker!.Snapshot();
-        return Task.FromResult(new StageStatus(this.GetPrimaryKeyString(), shards, jobs, kv, channel.PendingCount));
+        return Task.FromResult(new StageStatus(
+            this.GetPrimaryKeyString(), shards, jobs, kv, channel.PendingCount + dataPlane.ParkedCount, _worker.QueuedChunks, dataPlane.FetchedTransfers, dataPlane.FetchedBytes));
     }
 }

@@ -2,8 +2,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
-using MInference.Silo.DataPlane;
-using MInference.Silo.Devices;
 using MInference.Silo.Grains;
 using MInference.Silo.Placement;
 
@@ -33,8 +31,7 @@ public static class MInferenceSiloBuilderExtensions
         builder.Services.AddSingleton<IValidateOptions<MInferenceSiloOptions>, MInferenceSiloOptionsValidator>();
         builder.Services.TryAddSingleton<IDeviceDiscovery, CpuDeviceDiscovery>();
         builder.Services.TryAddSingleton<IJobChunkGate, OpenJobChunkGate>();
-        builder.Services.AddSingleton<IActivationChannel>(sp => new InProcessActivationChannel(sp.GetRequiredService<ILocalSiloDetails>().Name));
-        builder.Services.AddSingleton<DeviceWorkerPool>();
+        builder.Services.AddMInferenceExecution(configuration);
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, DeviceRegistrar>();
         builder.Services.AddPlacementDirector<StagePlacementStrategy, StagePlacementDirector>();
         builder.AddMemoryGrainStorage(JobStorageName);

@@ -1,0 +1,178 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MInference.DataPlane;
+using MInference.Shared.Contracts;
+using MInference.Silo.Diagnostics;
+using MInference.Silo.Grains;
+using DataPlaneTransferFailedException = MInference.DataPlane.TransferFailedException;
+
+namespace MInference.Silo.DataPlane;
+
+/// <summary>
+/// This silo's side of the cross-silo data plane: a bounded store of parked activations, the TCP listener
+/// other silos pull them from, and the fetcher that pulls theirs. Started with the silo (see
+/// <see cref="SiloDataPlaneLifecycle"/>); its endpoint goes into every ticket for another silo.
+/// </summary>
+public sealed partial class SiloDataPlane : IAsyncDisposable
+{
+    /// <summary>The dtype on the wire: activations travel as f32 whatever the backend stores.</summary>
+    public const string WireDType = "F32";
+
+    private readonly ParkedPayloadStore _store;
+    private readonly DataPlaneListener _listener;
+    private readonly DataPlaneFetcher _fetcher;
+    private readonly string _siloName;
+    private readonly int _attempts;
+    private readonly ILogger<SiloDataPlane> _logger;
+    private readonly ConcurrentDictionary<Guid, string> _jobOfTransfer = new();
+    private long _fetched;
+    private long _fetchedBytes;
+    private long _retries;
+
+    public SiloDataPlane(
+        IOptions<DataPlaneOptions> options,
+        IOptions<ClusterExecutionOptions> execution,
+        ILocalSiloDetails silo,
+        ILoggerFactory loggers)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(execution);
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(loggers);
+        _siloName = silo.Name;
+        _attempts = execution.Value.TransferAttempts;
+        _logger = loggers.CreateLogger<SiloDataPlane>();
+        _store = ParkedPayloadStore.Create(options.Value);
+        try
+        {
+            _listener = DataPlaneListener.Start(_store, options.Value, loggers.CreateLogger<DataPlaneListener>());
+        }
+        catch
+        {
+            _store.Dispose();
+            throw;
+        }
+
+        _fetcher = new DataPlaneFetcher(options.Value, loggers.CreateLogger<DataPlaneFetcher>());
+        LogListening(_siloName, _listener.Endpoint);
+    }
+
+    /// <summary>"host:port" of this silo's listener.</summary>
+    public string Endpoint => _listener.Endpoint;
+
+    /// <summary>Payloads parked here and not yet acknowledged by their receivers.</summary>
+    public int ParkedCount => _store.Count;
+
+    /// <summary>Fetches from other silos that succeeded since start.</summary>
+    public long FetchedTransfers => Interlocked.Read(ref _fetched);
+
+    /// <summary>Bytes fetched from other silos since start.</summary>
+    public long FetchedBytes => Interlocked.Read(ref _fetchedBytes);
+
+    /// <summary>Fetches tried again after a retryable failure since start.</summary>
+    public long RetriedFetches => Interlocked.Read(ref _retries);
+
+    /// <summary>Test hook: a fault for the listener to commit on each send.</summary>
+    internal Func<Guid, TransferFault>? FaultInjector
+    {
+        get => _listener.FaultInjector;
+        set => _listener.FaultInjector = value;
+    }
+
+    /// <summary>
+    /// Parks f32 activations for a stage on another silo (copied into a pooled buffer; waits while the store's
+    /// window of tickets or bytes is full) and returns the ticket that stage redeems.
+    /// </summary>
+    public async Task<ActivationTicket> PublishAsync(string jobId, int chunkIndex, long rows, int columns, ReadOnlyMemory<byte> f32Bytes, CancellationToken cancellationToken)
+    {
+        var descriptor = new PayloadDescriptor(WireDType, rows, columns, f32Bytes.Length);
+        var ticket = await _listener.PublishAsync(descriptor, f32Bytes, cancellationToken).ConfigureAwait(false);
+        _jobOfTransfer[ticket.TransferId] = jobId;
+        return new ActivationTicket(ticket.TransferId, jobId, chunkIndex, rows, columns, WireDType, f32Bytes.Length, _siloName, ticket.Endpoint);
+    }
+
+    /// <summary>
+    /// Pulls a ticket's bytes from its source silo, trying a retryable failure again up to
+    /// <see cref="ClusterExecutionOptions.TransferAttempts"/> times; then throws the silo's serializable
+    /// <see cref="TransferFailedException"/> so the job re-plans. The caller disposes the payload.
+    /// </summary>
+    public async Task<ReceivedPayload> FetchAsync(ActivationTicket ticket, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(ticket);
+        if (ticket.SourceEndpoint is null)
+        {
+            throw new TransferFailedException(
+                $"ticket {ticket.TransferId} of job '{ticket.JobId}' chunk {ticket.ChunkIndex} was parked in process on silo '{ticket.SourceSilo}' and has no data-plane endpoint for silo '{_siloName}' to pull it from",
+                isRetryable: false);
+        }
+
+        if (!string.Equals(ticket.DType, WireDType, StringComparison.Ordinal))
+        {
+            throw new TransferFailedException($"ticket {ticket.TransferId} carries dtype {ticket.DType}; the data plane moves {WireDType} only", isRetryable: false);
+        }
+
+        var request = new DataPlaneTicket(ticket.TransferId, ticket.SourceEndpoint, new PayloadDescriptor(ticket.DType, ticket.Rows, ticket.Columns, ticket.ByteLength));
+        using var activity = MInferenceActivitySource.Source.StartActivity("dataplane.fetch");
+        activity?.SetTag("minference.job", ticket.JobId);
+        activity?.SetTag("minference.bytes", ticket.ByteLength);
+        for (var attempt = 1; ; attempt++)
+        {
+            var watch = Stopwatch.StartNew();
+            try
+            {
+                var payload = await _fetcher.FetchAsync(request, cancellationToken).ConfigureAwait(false);
+                var seconds = Math.Max(watch.Elapsed.TotalSeconds, 1e-9);
+                Interlocked.Increment(ref _fetched);
+                Interlocked.Add(ref _fetchedBytes, ticket.ByteLength);
+                MInferenceMetrics.TransferBytes.Add(ticket.ByteLength);
+                MInferenceMetrics.TransferRate.Record(ticket.ByteLength / 1e6 / seconds);
+                return payload;
+            }
+            catch (DataPlaneTransferFailedException e) when (e.IsRetryable && attempt < _attempts)
+            {
+                Interlocked.Increment(ref _retries);
+                MInferenceMetrics.TransferRetries.Add(1);
+                LogFetchRetry(ticket.JobId, ticket.ChunkIndex, attempt, _attempts, e.Message);
+            }
+            catch (DataPlaneTransferFailedException e)
+            {
+                LogFetchFailed(ticket.JobId, ticket.ChunkIndex, attempt, e.Message);
+                throw new TransferFailedException(
+                    $"job '{ticket.JobId}' chunk {ticket.ChunkIndex}: {e.Message} (gave up after {attempt} of {_attempts} tries, MInference:Execution:TransferAttempts)",
+                    e.IsRetryable);
+            }
+        }
+    }
+
+    /// <summary>Frees the payloads this silo still parks for the job (their receivers will not come); returns how many.</summary>
+    public int ReleaseJob(string jobId)
+    {
+        var released = 0;
+        foreach (var (id, job) in _jobOfTransfer)
+        {
+            if (string.Equals(job, jobId, StringComparison.Ordinal) && _jobOfTransfer.TryRemove(id, out _) && _store.Release(id))
+            {
+                released++;
+            }
+        }
+
+        return released;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _listener.DisposeAsync().ConfigureAwait(false);
+        _store.Dispose();
+    }
+
+    [LoggerMessage(EventId = 4100, Level = LogLevel.Information, Message = "Silo {Silo} serves activations on data-plane endpoint {Endpoint}")]
+    private partial void LogListening(string silo, string endpoint);
+
+    [LoggerMessage(EventId = 4101, Level = LogLevel.Warning, Message = "Job {JobId} chunk {Chunk}: fetch try {Attempt} of {Attempts} failed, trying again: {Problem}")]
+    private partial void LogFetchRetry(string jobId, int chunk, int attempt, int attempts, string problem);
+
+    [LoggerMessage(EventId = 4102, Level = LogLevel.Error, Message = "Job {JobId} chunk {Chunk}: fetch failed after {Attempts} tries: {Problem}")]
+    private partial void LogFetchFailed(string jobId, int chunk, int attempts, string problem);
+}

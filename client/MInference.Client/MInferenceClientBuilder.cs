@@ -1,6 +1,9 @@
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
 
 namespace MInference.Client;
 
@@ -9,34 +12,119 @@ public sealed class MInferenceClientBuilder
 {
     public const int DefaultGatewayPort = 30000;
 
+
+    /// <summary>Tries to reach a gateway before <see cref="ConnectAsync"/> gives up.</summary>
+    public const int ConnectAttempts = 3;
+
+    private static readonly TimeSpan ConnectRetryDelay = TimeSpan.FromSeconds(1);
+
+    private string? _host;
     private int _gatewayPort = DefaultGatewayPort;
+    private string? _clusterId;
+    private string? _serviceId;
 
     /// <summary>Connect to a silo on this machine (localhost clustering) through its gateway port.</summary>
     public MInferenceClientBuilder UseLocalhostGateway(int gatewayPort = DefaultGatewayPort)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(gatewayPort, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(gatewayPort, 65535);
+        CheckPort(gatewayPort);
+        _host = null;
         _gatewayPort = gatewayPort;
         return this;
     }
 
-    /// <summary>Starts the Orleans client and connects; throws when no gateway answers.</summary>
+    /// <summary>Connect to a silo's gateway at <paramref name="host"/>:<paramref name="gatewayPort"/> (static clustering).</summary>
+    public MInferenceClientBuilder UseGateway(string host, int gatewayPort = DefaultGatewayPort)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(host);
+        CheckPort(gatewayPort);
+        _host = host;
+        _gatewayPort = gatewayPort;
+        return this;
+    }
+
+    /// <summary>The cluster's ids (they must match the silos'); by default Orleans' defaults, as the localhost silo host uses.</summary>
+    public MInferenceClientBuilder UseClusterId(string clusterId, string serviceId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(clusterId);
+        ArgumentException.ThrowIfNullOrWhiteSpace(serviceId);
+        _clusterId = clusterId;
+        _serviceId = serviceId;
+        return this;
+    }
+
+    /// <summary>Starts the Orleans client and connects; throws <see cref="ClusterUnavailableException"/> when no gateway answers.</summary>
     public async Task<MInferenceClient> ConnectAsync(CancellationToken cancellationToken = default)
     {
+        var gateway = _host is null ? $"localhost:{_gatewayPort}" : $"{_host}:{_gatewayPort}";
+        IPEndPoint[] endpoints;
+        try
+        {
+            endpoints = _host is null
+                ? [new IPEndPoint(IPAddress.Loopback, _gatewayPort)]
+                : [.. (await Dns.GetHostAddressesAsync(_host, cancellationToken).ConfigureAwait(false)).Select(a => new IPEndPoint(a, _gatewayPort))];
+        }
+        catch (SocketException e)
+        {
+            throw new ClusterUnavailableException($"gateway host '{_host}' does not resolve: {e.SocketErrorCode}", e);
+        }
+
         var builder = Host.CreateApplicationBuilder();
         // A client is a guest in the caller's console: Orleans' own start-up chatter stays out of it.
+        // Unreachable gateways surface as one ClusterUnavailableException, not a log line per attempt.
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.UseOrleansClient(client => client.UseLocalhostClustering(_gatewayPort));
+        builder.Logging.AddFilter("Orleans", LogLevel.Error);
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
+        builder.UseOrleansClient(client =>
+        {
+            client.UseStaticClustering(endpoints)
+                .UseConnectionRetryFilter(new BoundedConnectionRetryFilter(ConnectAttempts, ConnectRetryDelay));
+            if (_clusterId is not null && _serviceId is not null)
+            {
+                client.Configure<ClusterOptions>(o =>
+                {
+                    o.ClusterId = _clusterId;
+                    o.ServiceId = _serviceId;
+                });
+            }
+        });
         var host = builder.Build();
         try
         {
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
             return new MInferenceClient(host.Services.GetRequiredService<IClusterClient>(), host);
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            host.Dispose();
+            throw new ClusterUnavailableException($"no MInference gateway answered at {gateway} (cluster '{_clusterId ?? "default"}'): {e.Message}", e);
+        }
         catch
         {
             host.Dispose();
             throw;
+        }
+    }
+
+    private static void CheckPort(int port)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
+    }
+
+    /// <summary>Retries connecting a few times (a silo may be starting), then lets the start fail.</summary>
+    private sealed class BoundedConnectionRetryFilter(int attempts, TimeSpan delay) : IClientConnectionRetryFilter
+    {
+        private int _failures;
+
+        public async Task<bool> ShouldRetryConnectionAttempt(Exception exception, CancellationToken cancellationToken)
+        {
+            if (Interlocked.Increment(ref _failures) >= attempts)
+            {
+                return false;
+            }
+
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            return true;
         }
     }
 }

@@ -34,6 +34,24 @@ internal static class EmbeddedClusterRun
         var tokenizer = RunCommand.OpenTokenizer(directory);
         var document = RunCommand.BuildDocument(tokenizer, tokenCount);
 
+        await using var cluster = await StartAsync(threads, tokenCount, chunkTokens, cancellationToken);
+        var client = cluster.Client;
+        var registered = await client.RegisterModelAsync(ModelId, directory, cancellationToken);
+        AnsiConsole.MarkupLine(
+            $"[bold]{Markup.Escape(registered.Architecture)}[/] {registered.LayerCount} layers from [grey]{Markup.Escape(directory)}[/] on an embedded cluster (silo '{SiloName}', 1 CPU device, {threads} threads)");
+        AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"document: {document.Length} tokens in chunks of {chunkTokens}"));
+        var jobId = "run-" + Guid.NewGuid().ToString("N");
+        await client.SubmitAsync(jobId, new JobSubmission(ModelId, document, chunkTokens, RunCommand.TopTokens), cancellationToken);
+        var final = await JobConsole.WatchAsync(client, jobId, cancellationToken);
+        return await JobConsole.PrintOutcomeAsync(client, final, tokenizer, cancellationToken);
+    }
+
+    /// <summary>
+    /// Starts a single-silo cluster in this process (localhost clustering on free ports, one CPU device of
+    /// <paramref name="threads"/> threads) that accepts documents of <paramref name="maxTokens"/> tokens.
+    /// </summary>
+    public static async Task<EmbeddedCluster> StartAsync(int threads, int maxTokens, int maxChunkTokens, CancellationToken cancellationToken)
+    {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole().SetMinimumLevel(LogLevel.Warning);
@@ -45,27 +63,21 @@ internal static class EmbeddedClusterRun
                 o.SiloName = SiloName;
                 o.CpuDevices = 1;
                 o.CpuThreadsPerDevice = threads;
-                o.MaxDocumentTokens = Math.Max(o.MaxDocumentTokens, tokenCount);
-                o.MaxChunkTokens = Math.Max(o.MaxChunkTokens, chunkTokens);
+                o.MaxDocumentTokens = Math.Max(o.MaxDocumentTokens, maxTokens);
+                o.MaxChunkTokens = Math.Max(o.MaxChunkTokens, maxChunkTokens);
             }));
-        using var host = builder.Build();
-        await host.StartAsync(cancellationToken);
+        var host = builder.Build();
         try
         {
-            var client = new MInferenceClient(host.Services.GetRequiredService<IClusterClient>());
-            var registered = await client.RegisterModelAsync(ModelId, directory, cancellationToken);
-            AnsiConsole.MarkupLine(
-                $"[bold]{Markup.Escape(registered.Architecture)}[/] {registered.LayerCount} layers from [grey]{Markup.Escape(directory)}[/] on an embedded cluster (silo '{SiloName}', 1 CPU device, {threads} threads)");
-            AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"document: {document.Length} tokens in chunks of {chunkTokens}"));
-            var jobId = "run-" + Guid.NewGuid().ToString("N");
-            await client.SubmitAsync(jobId, new JobSubmission(ModelId, document, chunkTokens, RunCommand.TopTokens), cancellationToken);
-            var final = await JobConsole.WatchAsync(client, jobId, cancellationToken);
-            return await JobConsole.PrintOutcomeAsync(client, final, tokenizer, cancellationToken);
+            await host.StartAsync(cancellationToken);
         }
-        finally
+        catch
         {
-            await host.StopAsync(CancellationToken.None);
+            host.Dispose();
+            throw;
         }
+
+        return new EmbeddedCluster(host, new MInferenceClient(host.Services.GetRequiredService<IClusterClient>()));
     }
 
     /// <summary>A port the OS reports free now (an embedded cluster must not collide with a running silo).</summary>
@@ -74,5 +86,17 @@ internal static class EmbeddedClusterRun
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>A single-silo cluster hosted in this process and a client on it; disposing stops the silo.</summary>
+internal sealed class EmbeddedCluster(IHost host, MInferenceClient client) : IAsyncDisposable
+{
+    public MInferenceClient Client { get; } = client;
+
+    public async ValueTask DisposeAsync()
+    {
+        await host.StopAsync(CancellationToken.None);
+        host.Dispose();
     }
 }

@@ -1,60 +1,197 @@
 using System.CommandLine;
+using System.Globalization;
 using MInference.Client;
 using MInference.Shared.Contracts;
+using MInference.Shared.Tokenization;
 using Spectre.Console;
 
 namespace MInference.Cli.Commands;
 
 /// <summary>
-/// <c>minference submit [FILE]</c>: registers a model with a silo running on this machine, submits a
-/// text file (tokenized with the model's tokenizer) or a generated document as a job, watches it and
-/// prints the result.
+/// <c>minference submit [FILE|DIR]</c>: registers a model with a running cluster (<c>--gateway</c>) or an
+/// embedded one (<c>--embedded</c>), then submits a UTF-8 text file (tokenized with the model's tokenizer)
+/// and watches it, or every <c>*.txt</c> file of a folder as a batch (bounded concurrency, one line per
+/// document as it ends; one document's failure does not stop the others). Without a path, a generated
+/// document of <c>--tokens</c> tokens.
 /// </summary>
 public static class SubmitCommand
 {
     public static Command Create()
     {
-        var file = new Argument<FileInfo?>("file") { Description = "A UTF-8 text file to pre-fill (default: a generated document of --tokens tokens)", Arity = ArgumentArity.ZeroOrOne };
-        var model = new Option<DirectoryInfo?>("--model") { Description = "Model directory, readable by the silo (default: the generated tiny model in --cache)" };
+        var path = new Argument<string?>("path") { Description = "A UTF-8 text file, or a folder whose *.txt files run as a batch (default: a generated document of --tokens tokens)", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Option<DirectoryInfo?>("--model") { Description = "Model directory, readable by the silos (default: the generated tiny model in --cache)" };
         var modelId = new Option<string>("--model-id") { Description = "Id to register the model under", DefaultValueFactory = _ => "default" };
-        var tokens = new Option<int>("--tokens") { Description = "Length of the generated document when no file is given", DefaultValueFactory = _ => RunCommand.DefaultTokens };
+        var tokens = new Option<int>("--tokens") { Description = "Length of the generated document when no path is given", DefaultValueFactory = _ => RunCommand.DefaultTokens };
         var chunk = new Option<int>("--chunk") { Description = "Tokens per chunk", DefaultValueFactory = _ => RunCommand.DefaultChunkTokens };
         var stages = new Option<int?>("--stages") { Description = "Pipeline depth (default: as few stages as memory allows)" };
-        var jobId = new Option<string?>("--job-id") { Description = "Client-chosen job id; submitting again with the same id and document is idempotent" };
-        var gateway = new Option<int>("--gateway-port") { Description = "Gateway port of the silo on localhost", DefaultValueFactory = _ => MInferenceClientBuilder.DefaultGatewayPort };
+        var patterns = new Option<string?>("--patterns") { Description = "Sparse patterns: a pattern config JSON file, or 'dense' (default: the config registered for the model, else dense)" };
+        var jobId = new Option<string?>("--job-id") { Description = "Client-chosen job id (a batch uses it as the prefix of its documents' ids); submitting again with the same id and document is idempotent" };
+        var concurrency = new Option<int>("--concurrency") { Description = "Batch documents in flight at once", DefaultValueFactory = _ => MInferenceClient.DefaultBatchConcurrency };
+        var gateway = ClusterConnection.CreateGatewayOption();
+        var embedded = new Option<bool>("--embedded") { Description = "Run on a single-silo cluster hosted in this process instead of --gateway" };
+        var threads = new Option<int>("--threads") { Description = "CPU threads of the embedded cluster's device", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cache = new Option<DirectoryInfo>("--cache") { Description = "Where generated models are kept", DefaultValueFactory = _ => new DirectoryInfo(RunCommand.DefaultCacheDirectory()) };
-        var command = new Command("submit", "Submit a document as a job to a silo running on localhost and watch it")
+        var command = new Command("submit", "Submit a document, or a folder of documents as a batch, to a running or embedded cluster")
         {
-            file, model, modelId, tokens, chunk, stages, jobId, gateway, cache,
+            path, model, modelId, tokens, chunk, stages, patterns, jobId, concurrency, gateway, embedded, threads, cache,
         };
-        command.SetAction((parse, cancellationToken) => SubmitAsync(
-            parse.GetValue(file),
-            parse.GetValue(model),
-            parse.GetValue(modelId)!,
-            parse.GetValue(tokens),
-            parse.GetValue(chunk),
-            parse.GetValue(stages),
-            parse.GetValue(jobId),
-            parse.GetValue(gateway),
-            parse.GetValue(cache)!,
-            cancellationToken));
+        command.SetAction((parse, cancellationToken) => ClusterConnection.RunAsync(() => SubmitAsync(
+            new Settings(
+                parse.GetValue(path),
+                parse.GetValue(model),
+                parse.GetValue(modelId)!,
+                parse.GetValue(tokens),
+                parse.GetValue(chunk),
+                parse.GetValue(stages),
+                parse.GetValue(patterns),
+                parse.GetValue(jobId),
+                parse.GetValue(concurrency),
+                parse.GetValue(gateway)!,
+                parse.GetValue(embedded),
+                parse.GetValue(threads),
+                parse.GetValue(cache)!),
+            cancellationToken)));
         return command;
     }
 
-    private static async Task<int> SubmitAsync(
-        FileInfo? file, DirectoryInfo? model, string modelId, int tokenCount, int chunkTokens, int? stages, string? jobId, int gatewayPort, DirectoryInfo cache, CancellationToken cancellationToken)
+    private static async Task<int> SubmitAsync(Settings settings, CancellationToken cancellationToken)
     {
-        var directory = model?.FullName ?? RunCommand.EnsureGeneratedModel(cache.FullName, Shared.Generation.ModelShapes.Tiny, RunCommand.DefaultModelSeed, cancellationToken);
+        if (settings.ChunkTokens < 1 || settings.Concurrency < 1 || settings.Threads < 1)
+        {
+            throw new CommandUsageException($"--chunk ({settings.ChunkTokens}), --concurrency ({settings.Concurrency}) and --threads ({settings.Threads}) must each be at least 1");
+        }
+
+        var directory = settings.Model?.FullName ?? RunCommand.EnsureGeneratedModel(settings.Cache.FullName, Shared.Generation.ModelShapes.Tiny, RunCommand.DefaultModelSeed, cancellationToken);
         var tokenizer = RunCommand.OpenTokenizer(directory);
-        var document = file is null
-            ? RunCommand.BuildDocument(tokenizer, tokenCount)
-            : tokenizer.Encode(await File.ReadAllTextAsync(file.FullName, cancellationToken));
-        await using var client = await new MInferenceClientBuilder().UseLocalhostGateway(gatewayPort).ConnectAsync(cancellationToken);
-        await client.RegisterModelAsync(modelId, directory, cancellationToken);
-        var id = jobId ?? "job-" + Guid.NewGuid().ToString("N");
-        var submitted = await client.SubmitAsync(id, new JobSubmission(modelId, document, chunkTokens, RunCommand.TopTokens, stages), cancellationToken);
-        AnsiConsole.MarkupLine($"job [bold]{Markup.Escape(id)}[/]: {submitted.State}, {document.Length} tokens, model '{Markup.Escape(modelId)}'");
-        var final = await JobConsole.WatchAsync(client, id, cancellationToken);
-        return await JobConsole.PrintOutcomeAsync(client, final, tokenizer, cancellationToken);
+        var patternConfig = settings.Patterns switch
+        {
+            null => null,
+            JobSubmission.DensePatternConfig => JobSubmission.DensePatternConfig,
+            var file => await File.ReadAllTextAsync(file, cancellationToken),
+        };
+        var documents = await ReadDocumentsAsync(settings, tokenizer, cancellationToken);
+        var longest = documents.Max(d => d.Tokens.Length);
+
+        EmbeddedCluster? local = null;
+        MInferenceClient client;
+        if (settings.Embedded)
+        {
+            local = await EmbeddedClusterRun.StartAsync(settings.Threads, longest, settings.ChunkTokens, cancellationToken);
+            client = local.Client;
+        }
+        else
+        {
+            client = await ClusterConnection.ConnectAsync(settings.Gateway, cancellationToken);
+        }
+
+        try
+        {
+            await client.RegisterModelAsync(settings.ModelId, directory, cancellationToken);
+            var batch = documents.Select(d => new BatchDocument(
+                d.JobId, new JobSubmission(settings.ModelId, d.Tokens, settings.ChunkTokens, RunCommand.TopTokens, settings.Stages, PatternConfig: patternConfig))).ToList();
+            if (!Directory.Exists(settings.Path ?? string.Empty))
+            {
+                var submitted = await client.SubmitAsync(batch[0].JobId, batch[0].Submission, cancellationToken);
+                AnsiConsole.MarkupLine($"job [bold]{Markup.Escape(batch[0].JobId)}[/]: {submitted.State}, {documents[0].Tokens.Length} tokens, model '{Markup.Escape(settings.ModelId)}'");
+                var final = await JobConsole.WatchAsync(client, batch[0].JobId, cancellationToken);
+                return await JobConsole.PrintOutcomeAsync(client, final, tokenizer, cancellationToken);
+            }
+
+            return await RunBatchAsync(client, batch, documents, settings.Concurrency, tokenizer, cancellationToken);
+        }
+        finally
+        {
+            if (local is not null)
+            {
+                await local.DisposeAsync();
+            }
+            else
+            {
+                await client.DisposeAsync();
+            }
+        }
     }
+
+    private static async Task<int> RunBatchAsync(
+        MInferenceClient client, List<BatchDocument> batch, List<Document> documents, int concurrency, ITextTokenizer tokenizer, CancellationToken cancellationToken)
+    {
+        AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"batch of {batch.Count} documents, {concurrency} at a time"));
+        var names = documents.ToDictionary(d => d.JobId, d => d.Name ?? d.JobId, StringComparer.Ordinal);
+        var failed = 0;
+        await foreach (var outcome in client.SubmitBatchAsync(batch, concurrency, cancellationToken))
+        {
+            var name = Markup.Escape(names[outcome.JobId]);
+            if (outcome.Result is { } result)
+            {
+                var top = result.TopTokens[0];
+                AnsiConsole.MarkupLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"[green]done[/]   {name}: {result.Timings.TokensPerSecond:F0} tokens/s, {result.Stages.Count} stages, next token {Markup.Escape(RunCommand.TokenText(tokenizer, top.TokenId))} ({top.Probability:P1}) [grey]job {Markup.Escape(outcome.JobId)}[/]"));
+            }
+            else
+            {
+                failed++;
+                AnsiConsole.MarkupLine($"[red]failed[/] {name}: {Markup.Escape(outcome.Error?.Message ?? "no error recorded")} [grey]job {Markup.Escape(outcome.JobId)}[/]");
+            }
+        }
+
+        AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"{batch.Count - failed} of {batch.Count} documents completed"));
+        return failed == 0 ? 0 : CommandErrors.BadInput;
+    }
+
+    private static async Task<List<Document>> ReadDocumentsAsync(Settings settings, ITextTokenizer tokenizer, CancellationToken cancellationToken)
+    {
+        var id = settings.JobId ?? "job-" + Guid.NewGuid().ToString("N");
+        if (settings.Path is null)
+        {
+            if (settings.Tokens < 1)
+            {
+                throw new CommandUsageException($"--tokens ({settings.Tokens}) must be at least 1");
+            }
+
+            return [new Document(id, null, RunCommand.BuildDocument(tokenizer, settings.Tokens))];
+        }
+
+        if (File.Exists(settings.Path))
+        {
+            return [new Document(id, Path.GetFileName(settings.Path), tokenizer.Encode(await File.ReadAllTextAsync(settings.Path, cancellationToken)))];
+        }
+
+        if (!Directory.Exists(settings.Path))
+        {
+            throw new FileNotFoundException($"'{settings.Path}' is neither a file nor a folder");
+        }
+
+        var files = Directory.GetFiles(settings.Path, "*.txt").Order(StringComparer.Ordinal).ToList();
+        if (files.Count == 0)
+        {
+            throw new FileNotFoundException($"folder '{settings.Path}' holds no *.txt documents");
+        }
+
+        var documents = new List<Document>(files.Count);
+        foreach (var file in files)
+        {
+            var name = Path.GetFileName(file);
+            documents.Add(new Document($"{id}-{Path.GetFileNameWithoutExtension(file)}", name, tokenizer.Encode(await File.ReadAllTextAsync(file, cancellationToken))));
+        }
+
+        return documents;
+    }
+
+    private sealed record Document(string JobId, string? Name, int[] Tokens);
+
+    private sealed record Settings(
+        string? Path,
+        DirectoryInfo? Model,
+        string ModelId,
+        int Tokens,
+        int ChunkTokens,
+        int? Stages,
+        string? Patterns,
+        string? JobId,
+        int Concurrency,
+        string Gateway,
+        bool Embedded,
+        int Threads,
+        DirectoryInfo Cache);
 }

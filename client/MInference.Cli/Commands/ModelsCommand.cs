@@ -1,0 +1,40 @@
+using System.CommandLine;
+using System.Globalization;
+using Spectre.Console;
+
+namespace MInference.Cli.Commands;
+
+/// <summary><c>minference models</c>: the models and devices a running cluster's coordinator knows.</summary>
+public static class ModelsCommand
+{
+    public static Command Create()
+    {
+        var gateway = ClusterConnection.CreateGatewayOption();
+        var command = new Command("models", "List the cluster's registered models and devices") { gateway };
+        command.SetAction((parse, cancellationToken) => ClusterConnection.RunAsync(async () =>
+        {
+            await using var client = await ClusterConnection.ConnectAsync(parse.GetValue(gateway)!, cancellationToken);
+            var models = await client.GetModelsAsync(cancellationToken);
+            var devices = await client.GetDevicesAsync(cancellationToken);
+            var modelTable = new Table().AddColumns("model id", "architecture", "layers", "vocabulary", "directory");
+            foreach (var m in models)
+            {
+                modelTable.AddRow(
+                    Markup.Escape(m.ModelId), Markup.Escape(m.Architecture), m.LayerCount.ToString(CultureInfo.InvariantCulture), m.VocabSize.ToString(CultureInfo.InvariantCulture), Markup.Escape(m.Directory));
+            }
+
+            var deviceTable = new Table().AddColumns("stage key", "kind", "name", "memory");
+            foreach (var d in devices)
+            {
+                deviceTable.AddRow(Markup.Escape(d.StageKey), Markup.Escape(d.Kind), Markup.Escape(d.Name), string.Create(CultureInfo.InvariantCulture, $"{d.MemoryBytes / (double)(1L << 30):F1} GiB"));
+            }
+
+            AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"{models.Count} models:"));
+            AnsiConsole.Write(modelTable);
+            AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"{devices.Count} devices:"));
+            AnsiConsole.Write(deviceTable);
+            return 0;
+        }));
+        return command;
+    }
+}

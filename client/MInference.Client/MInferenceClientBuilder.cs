@@ -16,7 +16,7 @@ public sealed class MInferenceClientBuilder
     /// <summary>Tries to reach a gateway before <see cref="ConnectAsync"/> gives up.</summary>
     public const int ConnectAttempts = 3;
 
-    private static readonly TimeSpan ConnectRetryDelay = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan _connectRetryDelay = TimeSpan.FromSeconds(1);
 
     private string? _host;
     private int _gatewayPort = DefaultGatewayPort;
@@ -77,7 +77,7 @@ public sealed class MInferenceClientBuilder
         builder.UseOrleansClient(client =>
         {
             client.UseStaticClustering(endpoints)
-                .UseConnectionRetryFilter(new BoundedConnectionRetryFilter(ConnectAttempts, ConnectRetryDelay));
+                .UseConnectionRetryFilter(new BoundedConnectionRetryFilter(ConnectAttempts, _connectRetryDelay));
             if (_clusterId is not null && _serviceId is not null)
             {
                 client.Configure<ClusterOptions>(o =>

@@ -1,6 +1,7 @@
 using MInference.Engine;
 using MInference.Kernels.Cpu;
 using MInference.Shared.Models;
+using MInference.Shared.Patterns;
 
 namespace MInference.Cluster.Tests;
 
@@ -12,10 +13,14 @@ internal static class ReferenceLogits
 
     /// <summary>One stage over all layers; <paramref name="chunkTokens"/> null runs the whole prompt as one span (layer-major).</summary>
     public static float[] Compute(string modelDirectory, int[] tokens, int? chunkTokens, CancellationToken cancellationToken)
+        => Compute(modelDirectory, tokens, chunkTokens, null, cancellationToken);
+
+    /// <summary>As above, with the heads' sparse <paramref name="patterns"/> (null: dense).</summary>
+    public static float[] Compute(string modelDirectory, int[] tokens, int? chunkTokens, PatternConfig? patterns, CancellationToken cancellationToken)
     {
         using var weights = SafetensorsModelWeights.Open(modelDirectory);
         using var backend = new CpuBackend(new CpuBackendOptions { MaxDegreeOfParallelism = 1 });
-        using var shard = ModelShard.Load(weights, new LayerRange(0, weights.Spec.LayerCount), backend, cancellationToken: cancellationToken);
+        using var shard = ModelShard.Load(weights, new LayerRange(0, weights.Spec.LayerCount), backend, new ModelShardOptions { Patterns = patterns }, cancellationToken);
         var runner = new ModelRunner([shard]);
         var sequence = runner.CreateSequence(tokens.Length);
         try

@@ -203,19 +203,7 @@ public sealed class SparseHeadPlan
     {
         SparsePatternKind.VerticalSlash => _verticalSlash!.CoveredPairs(),
         SparsePatternKind.BlockSparse => _blockSparse!.CoveredPairs(),
-        SparsePatternKind.AShape => AShapePairs(),
+        SparsePatternKind.AShape => SpanAttentionCost.CappedPairs(Span.SpanStart, Span.SpanLength, (long)_initKeys + _localKeys),
         _ => SparseCoverage.CausalPairsOf(Span.SpanStart, Span.SpanLength),
     };
-
-    private long AShapePairs()
-    {
-        long total = 0;
-        for (var p = Span.SpanStart; p < Span.KeyLength; p++)
-        {
-            var sinkEnd = Math.Min(_initKeys, p + 1);
-            total += sinkEnd + (p + 1 - Math.Max(sinkEnd, p - _localKeys + 1));
-        }
-
-        return total;
-    }
 }

@@ -58,6 +58,27 @@ public sealed class PipelineEquivalenceTests(ClusterFixture fixture)
         Assert.True(after.Bytes - before.Bytes >= 2L * tokens.Length * spec.HiddenSize * sizeof(float), $"{after.Bytes - before.Bytes} bytes fetched");
     }
 
+    /// <summary>
+    /// Cost-balanced (dynamic) chunks over a 2-stage pipeline give the same logits as the layer-major
+    /// engine (dense attention does not depend on the chunking), in at least as many chunks as the fixed size
+    /// gives and at most twice as many (sizes are whole 64-token blocks below the equal-cost target).
+    /// </summary>
+    [Fact]
+    public async Task Dynamic_chunks_keep_the_result_of_fixed_chunks()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var tokens = TestDocuments.Random(seed: 89, length: 400);
+        var jobId = "dynamic-" + Guid.NewGuid().ToString("N");
+
+        var submitted = await fixture.Client.SubmitAsync(
+            jobId, new JobSubmission(ClusterFixture.ModelId, tokens, ChunkTokens: 100, StageCount: 2, IncludeLogits: true, DynamicChunks: true), ct);
+        var result = await fixture.Client.GetResultAsync(jobId, ct);
+        var expected = ReferenceLogits.Compute(fixture.ModelDirectory, tokens, chunkTokens: null, ct);
+
+        Assert.InRange(submitted.ChunkCount, 4, 8);
+        ReferenceLogits.AssertClose(expected, result.Logits);
+    }
+
     private async Task<(long Transfers, long Bytes)> FetchedAsync()
     {
         var statuses = await Task.WhenAll(fixture.Cluster.Silos.Select(s =>

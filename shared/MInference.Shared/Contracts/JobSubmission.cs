@@ -6,7 +6,9 @@ namespace MInference.Shared.Contracts;
 /// the whole last-position logits vector besides the top tokens. <see cref="PatternConfig"/> picks the
 /// sparse patterns: null uses the config registered for the model with the coordinator (dense when none),
 /// <see cref="DensePatternConfig"/> runs dense, and a JSON document (format
-/// <c>minference-cluster.patterns</c>) is used for this job only.
+/// <c>minference-cluster.patterns</c>) is used for this job only. With <see cref="DynamicChunks"/> the
+/// document is cut into about as many chunks as <see cref="ChunkTokens"/> gives, sized so each costs about
+/// the same (later chunks attend over a longer prefix, so they are shorter).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("minference.job-submission")]
 public sealed record JobSubmission(
@@ -16,7 +18,8 @@ public sealed record JobSubmission(
     [property: Id(3)] int TopK = JobSubmission.DefaultTopK,
     [property: Id(4)] int? StageCount = null,
     [property: Id(5)] bool IncludeLogits = false,
-    [property: Id(6)] string? PatternConfig = null)
+    [property: Id(6)] string? PatternConfig = null,
+    [property: Id(7)] bool DynamicChunks = false)
 {
     /// <summary>The <see cref="PatternConfig"/> value that runs every layer dense.</summary>
     public const string DensePatternConfig = "dense";

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MInference.Shared.Contracts;
+using MInference.Shared.Models;
 using MInference.Shared.Patterns;
 using MInference.Silo.DataPlane;
 using MInference.Silo.Diagnostics;
@@ -85,11 +86,41 @@ internal sealed partial class JobGrain(
         }
 
         Validate(submission);
-        await ValidateAgainstRegistryAsync(submission);
+        var model = await ValidateAgainstRegistryAsync(submission);
+        var patterns = submission.PatternConfig switch
+        {
+            null => await GrainFactory.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey).GetPatternConfigAsync(submission.ModelId),
+            JobSubmission.DensePatternConfig => null,
+            var json => json,
+        };
+        int[] lengths;
+        try
+        {
+            lengths = submission.DynamicChunks
+                ? ChunkSchedule.Balanced(
+                    ModelConfigReader.ReadDirectory(model.Directory),
+                    patterns is null ? null : PatternConfigJson.Parse(patterns, "the job's pattern config"),
+                    submission.TokenIds.Length,
+                    submission.ChunkTokens,
+                    options.Value.MaxChunkTokens)
+                : ChunkSchedule.Fixed(submission.TokenIds.Length, submission.ChunkTokens);
+        }
+        catch (PatternConfigException e)
+        {
+            throw new ArgumentException($"PatternConfig does not fit model '{model.ModelId}': {e.Message}", nameof(submission));
+        }
+        if (submission.DynamicChunks && _logger.IsEnabled(LogLevel.Information))
+        {
+            var sizes = string.Join(", ", lengths);
+            LogChunkSizes(JobId, lengths.Length, sizes);
+        }
+
         State.Submission = submission;
         State.DocumentHash = hash;
         State.State = JobState.Queued;
-        State.ChunkCount = ChunkSchedule.Fixed(submission.TokenIds.Length, submission.ChunkTokens).Count;
+        State.ChunkLengths = lengths;
+        State.Patterns = patterns;
+        State.ChunkCount = lengths.Length;
         State.SubmittedAt = DateTimeOffset.UtcNow;
         MInferenceMetrics.JobMoved(JobState.Unknown, JobState.Queued);
         await ChangedAsync();
@@ -159,7 +190,7 @@ internal sealed partial class JobGrain(
     }
 
     /// <summary>Bad input the coordinator can tell: an unknown model, a pattern config that is malformed or does not fit it.</summary>
-    private async Task ValidateAgainstRegistryAsync(JobSubmission submission)
+    private async Task<RegisteredModel> ValidateAgainstRegistryAsync(JobSubmission submission)
     {
         var coordinator = GrainFactory.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey);
         var models = await coordinator.GetModelsAsync();
@@ -182,6 +213,8 @@ internal sealed partial class JobGrain(
                 throw new ArgumentException($"PatternConfig is not usable: {e.Message}", nameof(submission));
             }
         }
+
+        return model;
     }
 
     private void StartRun()
@@ -210,12 +243,7 @@ internal sealed partial class JobGrain(
         JobResult? result = null;
         try
         {
-            var patterns = submission.PatternConfig switch
-            {
-                null => await coordinator.GetPatternConfigAsync(submission.ModelId),
-                JobSubmission.DensePatternConfig => null,
-                var json => json,
-            };
+            var patterns = State.Patterns;
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -340,7 +368,7 @@ internal sealed partial class JobGrain(
         }
 
         var outcome = new AttemptOutcome(new double[stages.Count]);
-        var spans = ChunkSchedule.Fixed(tokens.Length, submission.ChunkTokens);
+        var spans = ChunkSchedule.Spans(State.ChunkLengths ?? ChunkSchedule.Fixed(tokens.Length, submission.ChunkTokens));
         var window = execution.Value.PipelineWindowChunks;
         var previousOnStage = new Task<StageChunkResult>?[stages.Count];
         var trackers = new List<Task>(spans.Count);
@@ -509,9 +537,12 @@ internal sealed partial class JobGrain(
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(MemoryMarshal.AsBytes(submission.TokenIds.AsSpan()));
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(
-            $"{submission.ModelId}|{submission.ChunkTokens}|{submission.TopK}|{submission.StageCount}|{submission.IncludeLogits}|{submission.PatternConfig}"));
+            $"{submission.ModelId}|{submission.ChunkTokens}|{submission.TopK}|{submission.StageCount}|{submission.IncludeLogits}|{submission.PatternConfig}|{submission.DynamicChunks}"));
         return Convert.ToHexString(sha.GetHashAndReset());
     }
+
+    [LoggerMessage(EventId = 4308, Level = LogLevel.Information, Message = "Job {JobId} cut into {Chunks} cost-balanced chunks: {Sizes}")]
+    private partial void LogChunkSizes(string jobId, int chunks, string sizes);
 
     [LoggerMessage(EventId = 4300, Level = LogLevel.Information, Message = "Job {JobId} submitted: model {ModelId}, {Tokens} tokens in {Chunks} chunks")]
     private partial void LogSubmitted(string jobId, string modelId, int tokens, int chunks);

@@ -32,4 +32,10 @@ public sealed class JobRecord
 
     /// <summary>Why the last restart happened (the stage or transfer that failed).</summary>
     [Id(12)] public string? RetryReason { get; set; }
+
+    /// <summary>Lengths of the document's chunks, fixed at submission (every run cuts the same chunks).</summary>
+    [Id(13)] public int[]? ChunkLengths { get; set; }
+
+    /// <summary>The pattern config JSON the stages run with (the job's own or the model's at submission); null: dense.</summary>
+    [Id(14)] public string? Patterns { get; set; }
 }

@@ -24,6 +24,7 @@ public static class SubmitCommand
         var tokens = new Option<int>("--tokens") { Description = "Length of the generated document when no path is given", DefaultValueFactory = _ => RunCommand.DefaultTokens };
         var chunk = new Option<int>("--chunk") { Description = "Tokens per chunk", DefaultValueFactory = _ => RunCommand.DefaultChunkTokens };
         var stages = new Option<int?>("--stages") { Description = "Pipeline depth (default: as few stages as memory allows)" };
+        var dynamic = new Option<bool>("--dynamic-chunks") { Description = "Cost-balanced chunks: about as many as --chunk gives, later ones shorter (they attend over a longer prefix)" };
         var patterns = new Option<string?>("--patterns") { Description = "Sparse patterns: a pattern config JSON file, or 'dense' (default: the config registered for the model, else dense)" };
         var jobId = new Option<string?>("--job-id") { Description = "Client-chosen job id (a batch uses it as the prefix of its documents' ids); submitting again with the same id and document is idempotent" };
         var concurrency = new Option<int>("--concurrency") { Description = "Batch documents in flight at once", DefaultValueFactory = _ => MInferenceClient.DefaultBatchConcurrency };
@@ -33,7 +34,7 @@ public static class SubmitCommand
         var cache = new Option<DirectoryInfo>("--cache") { Description = "Where generated models are kept", DefaultValueFactory = _ => new DirectoryInfo(RunCommand.DefaultCacheDirectory()) };
         var command = new Command("submit", "Submit a document, or a folder of documents as a batch, to a running or embedded cluster")
         {
-            path, model, modelId, tokens, chunk, stages, patterns, jobId, concurrency, gateway, embedded, threads, cache,
+            path, model, modelId, tokens, chunk, dynamic, stages, patterns, jobId, concurrency, gateway, embedded, threads, cache,
         };
         command.SetAction((parse, cancellationToken) => ClusterConnection.RunAsync(() => SubmitAsync(
             new Settings(
@@ -42,6 +43,7 @@ public static class SubmitCommand
                 parse.GetValue(modelId)!,
                 parse.GetValue(tokens),
                 parse.GetValue(chunk),
+                parse.GetValue(dynamic),
                 parse.GetValue(stages),
                 parse.GetValue(patterns),
                 parse.GetValue(jobId),
@@ -88,7 +90,7 @@ public static class SubmitCommand
         {
             await client.RegisterModelAsync(settings.ModelId, directory, cancellationToken);
             var batch = documents.Select(d => new BatchDocument(
-                d.JobId, new JobSubmission(settings.ModelId, d.Tokens, settings.ChunkTokens, RunCommand.TopTokens, settings.Stages, PatternConfig: patternConfig))).ToList();
+                d.JobId, new JobSubmission(settings.ModelId, d.Tokens, settings.ChunkTokens, RunCommand.TopTokens, settings.Stages, PatternConfig: patternConfig, DynamicChunks: settings.DynamicChunks))).ToList();
             if (!Directory.Exists(settings.Path ?? string.Empty))
             {
                 var submitted = await client.SubmitAsync(batch[0].JobId, batch[0].Submission, cancellationToken);
@@ -186,6 +188,7 @@ public static class SubmitCommand
         string ModelId,
         int Tokens,
         int ChunkTokens,
+        bool DynamicChunks,
         int? Stages,
         string? Patterns,
         string? JobId,

@@ -36,12 +36,18 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
         IOptions<ClusterExecutionOptions> execution,
         ILocalSiloDetails silo,
         ILoggerFactory loggers)
+        : this(options, execution, (silo ?? throw new ArgumentNullException(nameof(silo))).Name, loggers)
+    {
+    }
+
+    /// <summary>A data plane for the silo named <paramref name="siloName"/> (tests build one without a silo).</summary>
+    public SiloDataPlane(IOptions<DataPlaneOptions> options, IOptions<ClusterExecutionOptions> execution, string siloName, ILoggerFactory loggers)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(execution);
-        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentException.ThrowIfNullOrEmpty(siloName);
         ArgumentNullException.ThrowIfNull(loggers);
-        _siloName = silo.Name;
+        _siloName = siloName;
         _attempts = execution.Value.TransferAttempts;
         _logger = loggers.CreateLogger<SiloDataPlane>();
         _store = ParkedPayloadStore.Create(options.Value);

@@ -15,8 +15,8 @@ public sealed class StageQueueTests(ClusterFixture fixture)
 {
     /// <summary>
     /// A device worker that admits 1 chunk at a time, given 3 jobs' chunks at once: every caller waits its
-    /// turn and completes (none fails), the stage's queue-depth count never passes 1, and the jobs' caches
-    /// are freed on release.
+    /// turn and completes (none fails), the stage's queue-depth count never passes 1, its KV-memory gauge
+    /// shows the open caches, and the jobs' caches are freed on release.
     /// </summary>
     [Fact]
     public async Task Callers_beyond_the_bound_wait_and_all_complete()
@@ -28,7 +28,7 @@ public sealed class StageQueueTests(ClusterFixture fixture)
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == MInferenceMetrics.MeterName && instrument.Name == "minference.stage.queue.depth")
+            if (instrument.Meter.Name == MInferenceMetrics.MeterName && instrument.Name is "minference.stage.queue.depth" or "minference.stage.kv.bytes")
             {
                 l.EnableMeasurementEvents(instrument);
             }
@@ -44,6 +44,17 @@ public sealed class StageQueueTests(ClusterFixture fixture)
                 }
             }
         });
+        long kvBytes = -1;
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "stage" && (string?)tag.Value == stageKey)
+                {
+                    kvBytes = value;
+                }
+            }
+        });
         listener.Start();
         await using var dataPlane = new SiloDataPlane(Options.Create(new DataPlaneOptions()), Options.Create(new ClusterExecutionOptions()), "queue-test", NullLoggerFactory.Instance);
         using var channel = new InProcessActivationChannel("queue-test");
@@ -53,7 +64,8 @@ public sealed class StageQueueTests(ClusterFixture fixture)
 
         var results = await Task.WhenAll(jobs.Select((job, i) => worker.RunChunkAsync(
             new StageChunkRequest(job, 0, fixture.ModelDirectory, 0, 2, 32, TestDocuments.Random(seed: 500 + i, length: 32), null), ct)));
-        var open = worker.Snapshot().Jobs;
+        var open = worker.Snapshot();
+        listener.RecordObservableInstruments();
         foreach (var job in jobs)
         {
             worker.ReleaseJob(job);
@@ -62,7 +74,9 @@ public sealed class StageQueueTests(ClusterFixture fixture)
         Assert.All(results, r => Assert.NotNull(r.Logits));
         Assert.Equal(1, maxDepth);
         Assert.Equal(0, depth);
-        Assert.Equal(jobs, open);
+        Assert.Equal(jobs, open.Jobs);
+        Assert.Equal(open.KvBytes, kvBytes);
+        Assert.True(kvBytes > 0, $"KV gauge {kvBytes}");
         Assert.Empty(worker.Snapshot().Jobs);
         Assert.Equal(0, worker.QueuedChunks);
     }

@@ -34,6 +34,7 @@ public sealed partial class DeviceWorker : IDisposable
     private readonly Dictionary<string, LoadedShard> _shards = new(StringComparer.Ordinal);
     private readonly Dictionary<string, JobSlot> _jobs = new(StringComparer.Ordinal);
     private readonly KeyValuePair<string, object?> _stageTag;
+    private readonly IDisposable _kvGauge;
     private int _queued;
 
     public DeviceWorker(int deviceIndex, IComputeBackend backend, IActivationChannel channel, SiloDataPlane dataPlane, int maxQueuedChunks, string stageKey, ILogger logger)
@@ -46,6 +47,7 @@ public sealed partial class DeviceWorker : IDisposable
         _logger = logger;
         _admission = new SemaphoreSlim(maxQueuedChunks, maxQueuedChunks);
         _stageTag = new("stage", stageKey);
+        _kvGauge = MInferenceMetrics.TrackKvBytes(stageKey, () => Snapshot().KvBytes);
     }
 
     public int DeviceIndex { get; }
@@ -155,6 +157,7 @@ public sealed partial class DeviceWorker : IDisposable
 
     public void Dispose()
     {
+        _kvGauge.Dispose();
         lock (_lock)
         {
             foreach (var slot in _jobs.Values)

@@ -5,7 +5,7 @@ namespace MInference.Silo.Diagnostics;
 
 /// <summary>
 /// The product's one <see cref="Meter"/> ("MInference"): pre-fill throughput, chunk latency per stage,
-/// data-plane transfer volume and rate, stage queue depth and jobs by state. Exported by whatever
+/// data-plane transfer volume and rate, stage queue depth, KV memory in use per stage and jobs by state. Exported by whatever
 /// OpenTelemetry/dotnet-counters listener the host adds; nothing is recorded when none listens.
 /// </summary>
 public static class MInferenceMetrics
@@ -14,6 +14,7 @@ public static class MInferenceMetrics
 
     private static readonly Meter _meter = new(MeterName);
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Func<long>> _kvBytes = new(StringComparer.Ordinal);
     private static long _queued;
     private static long _running;
 
@@ -52,6 +53,18 @@ public static class MInferenceMetrics
             },
             "{job}",
             "Jobs queued or running in this silo");
+        _meter.CreateObservableGauge(
+            "minference.stage.kv.bytes",
+            () => _kvBytes.Select(s => new Measurement<long>(s.Value(), new KeyValuePair<string, object?>("stage", s.Key))),
+            "By",
+            "KV-cache memory the stage's open jobs hold");
+    }
+
+    /// <summary>Reports a stage's KV-cache bytes in use (the <c>minference.stage.kv.bytes</c> gauge) until disposed.</summary>
+    public static IDisposable TrackKvBytes(string stageKey, Func<long> bytes)
+    {
+        _kvBytes[stageKey] = bytes;
+        return new KvTracking(stageKey, bytes);
     }
 
     /// <summary>Moves one job of this silo from one state to another in the active-jobs gauge.</summary>
@@ -71,5 +84,10 @@ public static class MInferenceMetrics
         {
             Interlocked.Add(ref _running, delta);
         }
+    }
+
+    private sealed class KvTracking(string stageKey, Func<long> bytes) : IDisposable
+    {
+        public void Dispose() => ((ICollection<KeyValuePair<string, Func<long>>>)_kvBytes).Remove(new(stageKey, bytes));
     }
 }

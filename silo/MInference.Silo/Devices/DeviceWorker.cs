@@ -64,51 +64,53 @@ public sealed partial class DeviceWorker : IDisposable
     public async Task<StageChunkResult> RunChunkAsync(StageChunkRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        using var activity = MInferenceActivitySource.Source.StartActivity("stage.chunk");
+        activity?.SetTag("minference.job", request.JobId);
+        activity?.SetTag("minference.chunk", request.ChunkIndex);
+        activity?.SetTag("minference.stage", _stageTag.Value);
+        var (result, handOff, rows, columns) = await AdmitAndRunAsync(request, cancellationToken).ConfigureAwait(false);
+        if (handOff is null)
+        {
+            return result;
+        }
+
+        // Parking for another silo waits for room in this silo's data-plane window. It happens after the
+        // chunk left the stage's queue: a producer waiting for its consumer must not hold a slot the
+        // consumer's own work (on this device, for another job) may need.
+        try
+        {
+            var length = checked((int)(rows * columns * sizeof(float)));
+            var ticket = await _dataPlane.PublishAsync(request.JobId, request.ChunkIndex, rows, columns, handOff.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            return result with { Output = ticket };
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(handOff);
+        }
+    }
+
+    /// <summary>Holds one of the stage's queue slots while the chunk's input is pulled and the chunk runs on the device.</summary>
+    private async Task<(StageChunkResult Result, byte[]? HandOff, long Rows, int Columns)> AdmitAndRunAsync(StageChunkRequest request, CancellationToken cancellationToken)
+    {
         await _admission.WaitAsync(cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _queued);
         MInferenceMetrics.QueueDepth.Add(1, _stageTag);
         try
         {
-            using var activity = MInferenceActivitySource.Source.StartActivity("stage.chunk");
-            activity?.SetTag("minference.job", request.JobId);
-            activity?.SetTag("minference.chunk", request.ChunkIndex);
-            activity?.SetTag("minference.stage", _stageTag.Value);
-
             // A remote input is pulled before taking the device, so the transfer overlaps another chunk's compute.
             using var remote = request.Input is { SourceEndpoint: not null } input && !IsLocal(input)
                 ? await _dataPlane.FetchAsync(input, cancellationToken).ConfigureAwait(false)
                 : null;
-
-            byte[]? handOff = null;
-            StageChunkResult result;
-            long rows;
-            int columns;
             await _computeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                (result, handOff, rows, columns) = await Task.Run(() => RunChunk(request, remote, cancellationToken), cancellationToken).ConfigureAwait(false);
+                var ran = await Task.Run(() => RunChunk(request, remote, cancellationToken), cancellationToken).ConfigureAwait(false);
+                MInferenceMetrics.ChunkLatency.Record(ran.Result.ElapsedMilliseconds, _stageTag);
+                return ran;
             }
             finally
             {
                 _computeGate.Release();
-            }
-
-            MInferenceMetrics.ChunkLatency.Record(result.ElapsedMilliseconds, _stageTag);
-            if (handOff is null)
-            {
-                return result;
-            }
-
-            // Parking for another silo waits for room in the data plane's window, off the device.
-            try
-            {
-                var length = checked((int)(rows * columns * sizeof(float)));
-                var ticket = await _dataPlane.PublishAsync(request.JobId, request.ChunkIndex, rows, columns, handOff.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-                return result with { Output = ticket };
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(handOff);
             }
         }
         finally

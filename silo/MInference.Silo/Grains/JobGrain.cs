@@ -326,6 +326,8 @@ internal sealed partial class JobGrain(
         {
         }
 
+        // A final job is an ordinary activation again: idle collection may take it (its record stays).
+        DelayDeactivation(TimeSpan.FromTicks(-1));
         MInferenceMetrics.JobMoved(State.State, outcome);
         MInferenceMetrics.JobsFinished.Add(1, new KeyValuePair<string, object?>("state", outcome.ToString()));
         State.State = outcome;

@@ -9,3 +9,4 @@
 #include "decode_attention.cu"
 #include "attention_reference.cu"
 #include "sparse_attention_mma.cu"
+#include "sparse_index.cu"

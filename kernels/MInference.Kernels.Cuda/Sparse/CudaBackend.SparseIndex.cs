@@ -228,6 +228,40 @@ public sealed unsafe partial class CudaBackend
         return [.. Enumerable.Range(0, rows).Select(r => all.AsSpan(r * stride, Math.Min(k[r], n)).ToArray())];
     }
 
+    /// <summary>
+    /// A GPU-built index's arrays per slot, downloaded (tests): for VS (RangeOffsets, RangeBounds,
+    /// ColumnOffsets, Columns); for Block-Sparse (BlockOffsets, KeyBlocks, [], []).
+    /// </summary>
+    internal (int[] Offsets, int[] Items, int[] ColumnOffsets, int[] Columns)[] DownloadIndex(CudaSparseIndex index)
+    {
+        var slots = index.Heads;
+        var blocks = index.QueryBlocks;
+        var p = index.Pointers;
+        var result = new (int[], int[], int[], int[])[slots];
+        var vs = index.Pattern == CudaSparsePattern.VerticalSlash;
+        var offsets = DownloadInts(p[0], (long)slots * (blocks + 1));
+        var bases = DownloadLongs(p[2], slots);
+        var columnOffsets = vs ? DownloadInts(p[3], (long)slots * (blocks + 1)) : [];
+        var columnBases = vs ? DownloadLongs(p[5], slots) : [];
+        var width = vs ? 2 : 1;
+        for (var s = 0; s < slots; s++)
+        {
+            var own = offsets.AsSpan(s * (blocks + 1), blocks + 1).ToArray();
+            var items = DownloadInts(p[1] + (ulong)(bases[s] * width * sizeof(int)), (long)own[blocks] * width);
+            if (vs)
+            {
+                var ownColumns = columnOffsets.AsSpan(s * (blocks + 1), blocks + 1).ToArray();
+                result[s] = (own, items, ownColumns, DownloadInts(p[4] + (ulong)(columnBases[s] * sizeof(int)), ownColumns[blocks]));
+            }
+            else
+            {
+                result[s] = (own, items, [], []);
+            }
+        }
+
+        return result;
+    }
+
     /// <summary>A selection in device memory: per slot its budgets, columns and offsets at fixed strides.</summary>
     private sealed record DeviceSelection(
         int[] Heads, ulong HeadsPointer, int SpanStart, int SpanLength, int[] Budgets, ulong BudgetsPointer,
@@ -371,6 +405,18 @@ public sealed unsafe partial class CudaBackend
         var pointer = Workspace.Get(name, Math.Max(1, values.Length) * sizeof(T));
         CopyToDevice(MemoryMarshal.AsBytes(values.AsSpan()), pointer);
         return pointer;
+    }
+
+    private long[] DownloadLongs(ulong source, long count)
+    {
+        var result = new long[count];
+        fixed (long* r = result)
+        {
+            CudaException.Check(CudaDriver.MemcpyDtoHAsync(r, source, (nuint)(count * sizeof(long)), _stream.Value), "cuMemcpyDtoHAsync_v2");
+        }
+
+        _stream.Synchronize();
+        return result;
     }
 
     private int[] DownloadInts(ulong source, long count)

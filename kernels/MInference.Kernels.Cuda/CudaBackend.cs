@@ -424,6 +424,7 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
         {
             _scratch?.Dispose();
             _decodePartials?.Dispose();
+            _logits?.Dispose();
             _cublas.Dispose();
             _module.Dispose();
             _stream.Dispose();

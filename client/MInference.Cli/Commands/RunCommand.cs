@@ -4,7 +4,9 @@ using System.Globalization;
 using System.Text;
 using MInference.Engine;
 using MInference.Kernels.Cpu;
+using MInference.Kernels.Backends;
 using MInference.Kernels.Cuda;
+using MInference.Kernels.Cuda.Interop;
 using MInference.Shared.Generation;
 using MInference.Shared.Models;
 using MInference.Shared.Tokenization;
@@ -177,8 +179,19 @@ public static class RunCommand
         var loadWatch = Stopwatch.StartNew();
         using var weights = SafetensorsModelWeights.Open(directory);
         using var loggers = LoggerFactory.Create(builder => builder.AddSimpleConsole(o => o.SingleLine = true));
-        using var backend = ComputeBackendFactory.Create(
-            device, loggers.CreateLogger("MInference.Backend"), cpuOptions: new CpuBackendOptions { MaxDegreeOfParallelism = threads }).Backend;
+        IComputeBackend opened;
+        try
+        {
+            opened = ComputeBackendFactory.Create(
+                device, loggers.CreateLogger("MInference.Backend"), cpuOptions: new CpuBackendOptions { MaxDegreeOfParallelism = threads }).Backend;
+        }
+        catch (CudaException e)
+        {
+            Console.Error.WriteLine($"error: --device {device.ToString().ToLowerInvariant()}: {e.Message}");
+            return CommandErrors.BadInput;
+        }
+
+        using var backend = opened;
         var spec = weights.Spec;
         using var shard = ModelShard.Load(weights, new LayerRange(0, spec.LayerCount), backend, cancellationToken: cancellationToken);
         var runner = new ModelRunner([shard]);

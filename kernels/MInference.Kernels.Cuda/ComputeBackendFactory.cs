@@ -1,8 +1,8 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using MInference.Kernels.Backends;
 using MInference.Kernels.Cpu;
 using MInference.Kernels.Cuda.Interop;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace MInference.Kernels.Cuda;
 

@@ -2,13 +2,13 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using MInference.Engine;
 using MInference.Kernels.Backends;
 using MInference.Kernels.Cuda;
 using MInference.Kernels.Cuda.Interop;
 using MInference.Shared.Generation;
 using MInference.Shared.Models;
-using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
 namespace MInference.Cli.Commands;

@@ -2,15 +2,15 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using MInference.Engine;
-using MInference.Kernels.Cpu;
 using MInference.Kernels.Backends;
+using MInference.Kernels.Cpu;
 using MInference.Kernels.Cuda;
 using MInference.Kernels.Cuda.Interop;
 using MInference.Shared.Generation;
 using MInference.Shared.Models;
 using MInference.Shared.Tokenization;
-using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
 namespace MInference.Cli.Commands;

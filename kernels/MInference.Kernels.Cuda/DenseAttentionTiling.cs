@@ -71,10 +71,12 @@ public sealed record DenseAttentionTiling(int HeadDim, int Warps, int RowTiles, 
 
     /// <summary>
     /// The tiling <see cref="CudaBackend.Attention"/> runs for a head dim and GQA group size unless told
-    /// otherwise: the fastest measured (docs/PERFORMANCE.md), its unpacked twin where heads can't pair.
+    /// otherwise: the fastest measured on the H100 (docs/PERFORMANCE.md: 256 rows x 64 keys, 360 TFLOP/s
+    /// at 128K), which packs no heads and so serves every group size; a packed default would fall back to
+    /// its unpacked twin for groups it can't split.
     /// </summary>
     public static DenseAttentionTiling Default(int headDim, int groupSize)
-        => headDim == 64 ? D64 : D128Keys64Stages2Packed.Serves(groupSize) ? D128Keys64Stages2Packed : D128Keys64Stages2;
+        => headDim == 64 ? D64 : D128Rows256Keys64.Serves(groupSize) ? D128Rows256Keys64 : D128Keys64Stages2;
 
     public override string ToString() => $"d{HeadDim} {PositionRows}x{KeyTile}{(PackHeads ? $" x{RowTiles} heads" : "")} s{Stages} w{Warps}";
 }

@@ -67,29 +67,53 @@ public sealed class TimedCudaBackend(CudaBackend inner) : IComputeBackend
     public void Download(IDeviceTensor source, Span<float> destination)
     {
         var index = Begin(CudaOpClass.Other, null);
-        Inner.Download(source, destination);
-        End(index);
+        try
+        {
+            Inner.Download(source, destination);
+        }
+        finally
+        {
+            End(index);
+        }
     }
 
     public void CopyRows(IDeviceTensor source, long sourceRow, IDeviceTensor destination, long destinationRow, long rowCount)
     {
         var index = Begin(CudaOpClass.Other, null);
-        Inner.CopyRows(source, sourceRow, destination, destinationRow, rowCount);
-        End(index);
+        try
+        {
+            Inner.CopyRows(source, sourceRow, destination, destinationRow, rowCount);
+        }
+        finally
+        {
+            End(index);
+        }
     }
 
     public void Embedding(IDeviceTensor table, ReadOnlySpan<int> tokenIds, IDeviceTensor output)
     {
         var index = Begin(CudaOpClass.Other, null);
-        Inner.Embedding(table, tokenIds, output);
-        End(index);
+        try
+        {
+            Inner.Embedding(table, tokenIds, output);
+        }
+        finally
+        {
+            End(index);
+        }
     }
 
     public void RmsNorm(IDeviceTensor input, IDeviceTensor weight, float epsilon, IDeviceTensor output)
     {
         var index = Begin(CudaOpClass.Other, null);
-        Inner.RmsNorm(input, weight, epsilon, output);
-        End(index);
+        try
+        {
+            Inner.RmsNorm(input, weight, epsilon, output);
+        }
+        finally
+        {
+            End(index);
+        }
     }
 
     public void Linear(IDeviceTensor input, IDeviceTensor weight, IDeviceTensor? bias, IDeviceTensor output)
@@ -97,43 +121,79 @@ public sealed class TimedCudaBackend(CudaBackend inner) : IComputeBackend
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(weight);
         var index = Begin(CudaOpClass.Gemm, new GemmShape(input.Rows, weight.Rows, input.Columns));
-        Inner.Linear(input, weight, bias, output);
-        End(index);
+        try
+        {
+            Inner.Linear(input, weight, bias, output);
+        }
+        finally
+        {
+            End(index);
+        }
     }
 
     public void ApplyRope(IDeviceTensor x, int headDim, long firstPosition, RopeFrequencies frequencies)
     {
         var index = Begin(CudaOpClass.Other, null);
-        Inner.ApplyRope(x, headDim, firstPosition, frequencies);
-        End(index);
+        try
+        {
+            Inner.ApplyRope(x, headDim, firstPosition, frequencies);
+        }
+        finally
+        {
+            End(index);
+        }
     }
 
     public void Attention(in AttentionArguments arguments)
     {
         var index = Begin(CudaOpClass.Attention, null);
-        Inner.Attention(arguments);
-        End(index);
+        try
+        {
+            Inner.Attention(arguments);
+        }
+        finally
+        {
+            End(index);
+        }
     }
 
     public void SparseAttention(in AttentionArguments arguments, IReadOnlyList<HeadPattern> headPatterns)
     {
         var index = Begin(CudaOpClass.Attention, null);
-        ((IComputeBackend)Inner).SparseAttention(arguments, headPatterns);
-        End(index);
+        try
+        {
+            ((IComputeBackend)Inner).SparseAttention(arguments, headPatterns);
+        }
+        finally
+        {
+            End(index);
+        }
     }
 
     public void SwiGlu(IDeviceTensor gate, IDeviceTensor up, IDeviceTensor output)
     {
         var index = Begin(CudaOpClass.Other, null);
-        Inner.SwiGlu(gate, up, output);
-        End(index);
+        try
+        {
+            Inner.SwiGlu(gate, up, output);
+        }
+        finally
+        {
+            End(index);
+        }
     }
 
     public void AddInPlace(IDeviceTensor target, IDeviceTensor addend)
     {
         var index = Begin(CudaOpClass.Other, null);
-        Inner.AddInPlace(target, addend);
-        End(index);
+        try
+        {
+            Inner.AddInPlace(target, addend);
+        }
+        finally
+        {
+            End(index);
+        }
     }
 
     public void Synchronize() => Inner.Synchronize();
@@ -163,6 +223,7 @@ public sealed class TimedCudaBackend(CudaBackend inner) : IComputeBackend
         return index;
     }
 
+    /// <summary>Called in a finally: a recorded start always gets its end, so <see cref="Collect"/> can read every pair.</summary>
     private void End(int index) => _events[index].End.Record(Inner.Stream);
 }
 

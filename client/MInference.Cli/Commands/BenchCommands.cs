@@ -32,6 +32,7 @@ public static class BenchCommands
         bench.Subcommands.Add(CreateCpu());
         bench.Subcommands.Add(SparseBenchCommand.Create());
         bench.Subcommands.Add(AttentionBenchCommand.Create());
+        bench.Subcommands.Add(PrefillBenchCommand.Create());
         return bench;
     }
 

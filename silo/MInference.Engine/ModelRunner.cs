@@ -80,6 +80,53 @@ public sealed class ModelRunner
         return logits!;
     }
 
+    /// <summary>
+    /// Pre-fills <paramref name="tokenIds"/> in consecutive spans of the given lengths (e.g. a dynamic plan
+    /// from <c>Planning.ChunkPlanner</c>, whose chunks shrink as the prefix grows); the lengths must be at
+    /// least 1 each and add up to the prompt. Reports the tokens done after each span; returns the logits
+    /// of the last token.
+    /// </summary>
+    public float[] Prefill(
+        IReadOnlyList<SequenceKvCache> sequence,
+        ReadOnlySpan<int> tokenIds,
+        IReadOnlyList<int> chunkLengths,
+        IProgress<long>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(chunkLengths);
+        if (tokenIds.IsEmpty)
+        {
+            throw new ArgumentException("the prompt is empty: pre-fill needs at least 1 token", nameof(tokenIds));
+        }
+
+        long total = 0;
+        foreach (var length in chunkLengths)
+        {
+            if (length < 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(chunkLengths), length, $"chunk length {length} must be at least 1");
+            }
+
+            total += length;
+        }
+
+        if (total != tokenIds.Length)
+        {
+            throw new ArgumentException($"chunk lengths add up to {total} tokens but the prompt has {tokenIds.Length}", nameof(chunkLengths));
+        }
+
+        float[]? logits = null;
+        var start = 0;
+        foreach (var length in chunkLengths)
+        {
+            logits = RunSpan(sequence, tokenIds.Slice(start, length), cancellationToken);
+            start += length;
+            progress?.Report(start);
+        }
+
+        return logits!;
+    }
+
     /// <summary>Runs one span through every stage and returns the logits of its last token.</summary>
     public float[] RunSpan(IReadOnlyList<SequenceKvCache> sequence, ReadOnlySpan<int> tokenIds, CancellationToken cancellationToken = default)
     {

@@ -258,6 +258,7 @@ public sealed class ModelShard : IDisposable
         using var projected = backend.Allocate(n, spec.HiddenSize);
         using var gate = backend.Allocate(mlpRows, spec.IntermediateSize);
         using var up = backend.Allocate(mlpRows, spec.IntermediateSize);
+        var densities = new LayerAttentionDensity[_layers.Length];
         for (var i = 0; i < _layers.Length; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -279,11 +280,15 @@ public sealed class ModelShard : IDisposable
                 query, keyCache, valueCache, attention, position, spec.QueryHeadCount, spec.KeyValueHeadCount, spec.HeadDim);
             if (SparsePatternsFor(i, n, position + n) is { } headPatterns)
             {
-                backend.SparseAttention(attentionArguments, headPatterns);
+                var coverage = new HeadPatternCoverage(headPatterns);
+                backend.SparseAttention(attentionArguments, coverage);
+                densities[i] = SparseDensity(layer, coverage, position, n);
             }
             else
             {
                 backend.Attention(attentionArguments);
+                var causal = spec.QueryHeadCount * SpanAttentionCost.CappedPairs(position, n, long.MaxValue);
+                densities[i] = new LayerAttentionDensity(layer, causal, causal, 0, spec.QueryHeadCount, Measured: true);
             }
 
             backend.Linear(attention, weights.Output, null, projected);
@@ -317,7 +322,37 @@ public sealed class ModelShard : IDisposable
 
         backend.Synchronize();
         sequence.Length = position + n;
-        return new SpanResult(backend, hidden, logits);
+        sequence.AddAttentionDensity(densities);
+        return new SpanResult(backend, hidden, logits) { AttentionDensity = densities };
+    }
+
+    /// <summary>
+    /// A sparse layer's pairs: each head's count as the backend recorded it from its index, or, for heads it
+    /// did not record, the budget bound of <see cref="SpanAttentionCost"/> (and the result says so).
+    /// </summary>
+    private static LayerAttentionDensity SparseDensity(int layer, HeadPatternCoverage coverage, long position, long rows)
+    {
+        long covered = 0;
+        var sparseHeads = 0;
+        var measured = true;
+        for (var head = 0; head < coverage.Count; head++)
+        {
+            var pairs = coverage.CoveredPairs(head);
+            if (pairs >= 0)
+            {
+                covered += pairs;
+                sparseHeads += coverage.RanAs(head) == SparsePatternKind.Dense ? 0 : 1;
+            }
+            else
+            {
+                covered += SpanAttentionCost.PlannedPairs(coverage[head], position, rows);
+                sparseHeads += SpanAttentionCost.KeysPerQuery(coverage[head], position + rows) == long.MaxValue ? 0 : 1;
+                measured = false;
+            }
+        }
+
+        var causal = coverage.Count * SpanAttentionCost.CappedPairs(position, rows, long.MaxValue);
+        return new LayerAttentionDensity(layer, covered, causal, sparseHeads, coverage.Count, measured);
     }
 
     /// <summary>

@@ -11,6 +11,7 @@ public sealed class SequenceKvCache : IDisposable
 {
     private readonly IDeviceTensor[] _keys;
     private readonly IDeviceTensor[] _values;
+    private LayerAttentionDensity[]? _density;
 
     internal SequenceKvCache(ModelShard owner, long capacity, IDeviceTensor[] keys, IDeviceTensor[] values, RopeFrequencies frequencies)
     {
@@ -26,6 +27,12 @@ public sealed class SequenceKvCache : IDisposable
 
     /// <summary>Tokens already in the caches: the position of the next span's first token.</summary>
     public long Length { get; internal set; }
+
+    /// <summary>
+    /// Per owned layer, the attention pairs computed over every span this sequence has run (pre-fill and
+    /// decode), summed: the density a run reports.
+    /// </summary>
+    public IReadOnlyList<LayerAttentionDensity> AttentionDensity => _density ?? [];
 
     /// <summary>The layers whose caches this holds.</summary>
     public LayerRange Layers => Owner.Layers;
@@ -48,6 +55,9 @@ public sealed class SequenceKvCache : IDisposable
             tensor.Dispose();
         }
     }
+
+    internal void AddAttentionDensity(LayerAttentionDensity[] span)
+        => _density = _density is null ? [.. span] : [.. _density.Zip(span, (total, next) => total.Add(next))];
 
     private int Index(int layer)
     {

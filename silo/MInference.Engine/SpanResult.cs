@@ -23,5 +23,8 @@ public sealed class SpanResult : IDisposable
     /// <summary>Vocabulary-sized logits of the span's last token; null unless the stage owns the last layer.</summary>
     public float[]? Logits { get; }
 
+    /// <summary>Per owned layer, the attention pairs this span computed (sparse heads measured or bounded; see <see cref="LayerAttentionDensity"/>).</summary>
+    public IReadOnlyList<LayerAttentionDensity> AttentionDensity { get; init; } = [];
+
     public void Dispose() => HiddenStates.Dispose();
 }

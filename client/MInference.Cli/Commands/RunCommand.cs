@@ -10,6 +10,7 @@ using MInference.Kernels.Cuda;
 using MInference.Kernels.Cuda.Interop;
 using MInference.Shared.Generation;
 using MInference.Shared.Models;
+using MInference.Shared.Patterns;
 using MInference.Shared.Tokenization;
 using Spectre.Console;
 
@@ -55,11 +56,16 @@ public static class RunCommand
             Description = "With --direct: auto (CUDA when a GPU and the kernels' fatbin are present, else CPU), cpu or cuda",
             DefaultValueFactory = _ => ComputeDevice.Auto,
         };
+        var config = new Option<FileInfo?>("--config") { Description = "Per-head sparse pattern config (our JSON, e.g. from `minference search`); default: dense. With --direct" };
         var command = new Command("run", "Pre-fill a long generated document on the embedded default (tiny model, CPU) and print the next-token prediction")
         {
-            model, tokens, chunk, threads, cache, direct, device,
+            model, tokens, chunk, threads, cache, direct, device, config,
         };
-        command.SetAction((parse, cancellationToken) => !parse.GetValue(direct)
+        command.SetAction((parse, cancellationToken) => parse.GetValue(config) is { } configFile
+            ? Task.FromResult(parse.GetValue(direct)
+                ? CommandErrors.Run(() => Run(parse.GetValue(model), parse.GetValue(tokens), parse.GetValue(chunk), parse.GetValue(threads), parse.GetValue(cache)!, parse.GetValue(device), configFile, cancellationToken))
+                : CommandErrors.Report(new CommandUsageException("--config runs with --direct: the embedded cluster path does not pass pattern configs to its stages yet")))
+            : !parse.GetValue(direct)
             ? EmbeddedClusterRun.RunAsync(
                 parse.GetValue(model),
                 parse.GetValue(tokens),
@@ -74,6 +80,7 @@ public static class RunCommand
             parse.GetValue(threads),
             parse.GetValue(cache)!,
             parse.GetValue(device),
+            null,
             cancellationToken)));
         return command;
     }
@@ -164,7 +171,8 @@ public static class RunCommand
     /// <summary>The model directory's own tokenizer: our byte-level one for generated models, else its tokenizer.json.</summary>
     internal static ITextTokenizer OpenTokenizer(string modelDirectory) => TokenizerLoader.Load(modelDirectory);
 
-    private static int Run(DirectoryInfo? model, int tokenCount, int chunkTokens, int threads, DirectoryInfo cache, ComputeDevice device, CancellationToken cancellationToken)
+    private static int Run(
+        DirectoryInfo? model, int tokenCount, int chunkTokens, int threads, DirectoryInfo cache, ComputeDevice device, FileInfo? configFile, CancellationToken cancellationToken)
     {
         if (tokenCount < 1 || chunkTokens < 1 || threads < 1)
         {
@@ -193,7 +201,9 @@ public static class RunCommand
 
         using var backend = opened;
         var spec = weights.Spec;
-        using var shard = ModelShard.Load(weights, new LayerRange(0, spec.LayerCount), backend, cancellationToken: cancellationToken);
+        var patterns = configFile is null ? null : PatternConfigJson.Load(configFile.FullName);
+        patterns?.EnsureFits(spec.LayerCount, spec.QueryHeadCount, directory);
+        using var shard = ModelShard.Load(weights, new LayerRange(0, spec.LayerCount), backend, new ModelShardOptions { Patterns = patterns }, cancellationToken);
         var runner = new ModelRunner([shard]);
         var sequence = runner.CreateSequence(document.Length);
         loadWatch.Stop();
@@ -201,6 +211,11 @@ public static class RunCommand
         AnsiConsole.MarkupLine(
             $"[bold]{Markup.Escape(spec.Architecture)}[/] {spec.LayerCount} layers, hidden {spec.HiddenSize}, heads {spec.QueryHeadCount}/{spec.KeyValueHeadCount} x {spec.HeadDim}, from [grey]{Markup.Escape(directory)}[/]");
         AnsiConsole.MarkupLine($"document: {document.Length} tokens, pre-filled in spans of {chunkTokens} on {Markup.Escape(backend.Name)} (weights loaded in {loadWatch.Elapsed.TotalSeconds:F2} s)");
+        if (patterns is not null)
+        {
+            AnsiConsole.MarkupLine($"patterns from [grey]{Markup.Escape(configFile!.FullName)}[/]: "
+                + Markup.Escape(string.Join(", ", patterns.Summarize().Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Heads} x {p.Pattern}")))));
+        }
 
         float[] logits = [];
         var watch = Stopwatch.StartNew();
@@ -212,6 +227,7 @@ public static class RunCommand
                 logits = runner.Prefill(sequence, document, chunkTokens, new InlineProgress<long>(done => task.Value = done), cancellationToken);
             });
         watch.Stop();
+        var density = sequence.SelectMany(stage => stage.AttentionDensity).ToArray();
         foreach (var cacheOfStage in sequence)
         {
             cacheOfStage.Dispose();
@@ -227,7 +243,31 @@ public static class RunCommand
 
         AnsiConsole.MarkupLine("top next tokens:");
         AnsiConsole.Write(table);
+        if (patterns is not null)
+        {
+            WriteDensity(patterns, density);
+        }
+
         return 0;
+    }
+
+    /// <summary>Per layer: the configured patterns and the share of causal (query, key) pairs attention computed over the whole pre-fill.</summary>
+    private static void WriteDensity(PatternConfig patterns, IReadOnlyList<LayerAttentionDensity> density)
+    {
+        var table = new Table().AddColumns("layer", "patterns", "sparse heads", "density");
+        foreach (var layer in density)
+        {
+            var counts = patterns.Layer(layer.Layer).GroupBy(p => p).Select(g => string.Create(CultureInfo.InvariantCulture, $"{g.Count()} x {g.Key}"));
+            table.AddRow(
+                layer.Layer.ToString(CultureInfo.InvariantCulture),
+                Markup.Escape(string.Join(", ", counts)),
+                string.Create(CultureInfo.InvariantCulture, $"{layer.SparseHeads}/{layer.Heads}"),
+                (100 * layer.Density).ToString("F1", CultureInfo.InvariantCulture) + "%" + (layer.Measured ? string.Empty : " (budget bound)"));
+        }
+
+        long covered = density.Sum(d => d.CoveredPairs), causal = density.Sum(d => d.CausalPairs);
+        AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"attention density: [bold]{100.0 * covered / Math.Max(1, causal):F1}%[/] of causal pairs over all layers"));
+        AnsiConsole.Write(table);
     }
 
     private static IEnumerable<(int Id, double Probability)> TopNext(float[] logits, int count)

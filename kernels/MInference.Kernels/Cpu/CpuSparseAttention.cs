@@ -7,7 +7,8 @@ namespace MInference.Kernels.Cpu;
 /// <summary>
 /// The CPU backend's sparse attention op: each query head estimates and attends with its own pattern
 /// through <see cref="SparseHeadPlan"/> (the reference algorithms), one head per worker. Heads write
-/// disjoint columns of the output, so they need no coordination.
+/// disjoint columns of the output, so they need no coordination. When the pattern list is a
+/// <see cref="HeadPatternCoverage"/>, each head records the pairs it computed (measured density).
 /// </summary>
 internal static class CpuSparseAttention
 {
@@ -45,7 +46,12 @@ internal static class CpuSparseAttention
         // The sparse functions read only rows [0, KeyLength) of the caches: hand them exactly those.
         var keyRows = keys.Slice(0, span.KeyLength);
         var valueRows = values.Slice(0, span.KeyLength);
+        var coverage = headPatterns as HeadPatternCoverage;
         Parallel.For(0, a.QueryHeads, parallel, head =>
-            SparseHeadAttention.Run(headPatterns[head], query.AsSpan(), keyRows.AsSpan(), valueRows.AsSpan(), output.AsSpan(), span, head));
+        {
+            var plan = SparseHeadPlan.Estimate(headPatterns[head], query.AsSpan(), keyRows.AsSpan(), span, head);
+            plan.Attend(query.AsSpan(), keyRows.AsSpan(), valueRows.AsSpan(), output.AsSpan(), head);
+            coverage?.Record(head, plan.Kind, plan.CoveredPairs());
+        });
     }
 }

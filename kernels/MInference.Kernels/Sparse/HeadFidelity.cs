@@ -39,7 +39,34 @@ public readonly record struct HeadFidelity(SparsePatternKind Kind, double Relati
         return new HeadFidelity(
             plan.Kind,
             RelativeL2(denseHeadOutput, sparse),
-            MassRecall(plan, query, keys, span, queryHead),
+            MassRecall(plan, query, keys, span, queryHead, QueryRowSample.Draw(span.SpanLength, span.SpanLength, seed: 0)),
+            (double)covered / SparseCoverage.CausalPairsOf(span.SpanStart, span.SpanLength),
+            covered);
+    }
+
+    /// <summary>
+    /// Like <see cref="Measure"/>, but error and recall over the span rows <paramref name="rows"/> only (dense
+    /// and sparse computed exactly for those rows, see <see cref="SparseHeadPlan.AttendRows"/>); density is
+    /// still counted over every row. Costs the sampled rows' attention instead of the whole span's.
+    /// </summary>
+    public static HeadFidelity MeasureRows(
+        HeadPattern pattern, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, in SparseSpan span, int queryHead, ReadOnlySpan<int> rows)
+    {
+        if (rows.IsEmpty)
+        {
+            throw new ArgumentException("at least one query row must be measured", nameof(rows));
+        }
+
+        var dense = new float[rows.Length * span.HeadDim];
+        var sparse = new float[dense.Length];
+        SparseHeadPlan.DenseOf(span).AttendRows(query, keys, values, rows, dense, queryHead);
+        var plan = SparseHeadPlan.Estimate(pattern, query, keys, span, queryHead);
+        plan.AttendRows(query, keys, values, rows, sparse, queryHead);
+        var covered = plan.CoveredPairs();
+        return new HeadFidelity(
+            plan.Kind,
+            RelativeL2(dense, sparse),
+            MassRecall(plan, query, keys, span, queryHead, rows),
             (double)covered / SparseCoverage.CausalPairsOf(span.SpanStart, span.SpanLength),
             covered);
     }
@@ -63,7 +90,7 @@ public readonly record struct HeadFidelity(SparsePatternKind Kind, double Relati
         return norm == 0 ? Math.Sqrt(difference) : Math.Sqrt(difference / norm);
     }
 
-    private static double MassRecall(SparseHeadPlan plan, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, in SparseSpan span, int queryHead)
+    private static double MassRecall(SparseHeadPlan plan, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, in SparseSpan span, int queryHead, ReadOnlySpan<int> rows)
     {
         if (plan.Kind == SparsePatternKind.Dense)
         {
@@ -75,7 +102,7 @@ public readonly record struct HeadFidelity(SparsePatternKind Kind, double Relati
         var mask = new bool[span.KeyLength];
         var scores = new float[span.KeyLength];
         double recallSum = 0;
-        for (var r = 0; r < span.SpanLength; r++)
+        foreach (var r in rows)
         {
             var position = span.SpanStart + r;
             var q = query.Slice((r * span.QueryStride) + (queryHead * d), d);
@@ -98,7 +125,7 @@ public readonly record struct HeadFidelity(SparsePatternKind Kind, double Relati
             recallSum += kept / total;
         }
 
-        return recallSum / span.SpanLength;
+        return recallSum / rows.Length;
     }
 
     private static float[] HeadColumns(float[] output, in SparseSpan span, int queryHead)

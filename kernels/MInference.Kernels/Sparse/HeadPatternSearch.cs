@@ -10,16 +10,29 @@ public readonly record struct CandidateScore(HeadPattern Pattern, double Relativ
 /// and the one whose output is closest to dense attention wins. Errors within
 /// <see cref="TieTolerance"/> of the best count as equal, and then the cheaper candidate under
 /// <see cref="KernelCost"/> wins (then the earlier one), so near-identical fits go to the faster kernel.
+/// <para>
+/// Scoring cost: the dense reference is computed once per head and shared by every candidate; each
+/// candidate then costs its index estimation plus its sparse attention. Given a row sample
+/// (<see cref="QueryRowSample"/>), dense and sparse attention run on those rows only and the error is
+/// the relative L2 over them: exact for those rows, an estimate for the span, at a fraction of the work
+/// (the dense reference of a 32K span is N²/2 pairs per head; 256 sampled rows are 1.6% of it).
+/// </para>
 /// </summary>
 public static class HeadPatternSearch
 {
     /// <summary>Relative-L2 difference below which two candidates fit equally well.</summary>
     public const double TieTolerance = 1e-3;
 
-    /// <summary>Scores every candidate (in their order) and returns the index of the winner with the scores.</summary>
+    /// <summary>Scores every candidate (in their order) on every row of the span and returns the index of the winner with the scores.</summary>
     public static (int Best, CandidateScore[] Scores) Select(
         IReadOnlyList<HeadPattern> candidates, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
         in SparseSpan span, int queryHead)
+        => Select(candidates, query, keys, values, span, queryHead, QueryRowSample.Draw(span.SpanLength, span.SpanLength, seed: 0));
+
+    /// <summary>Scores every candidate (in their order) on the span rows <paramref name="rows"/> and returns the index of the winner with the scores.</summary>
+    public static (int Best, CandidateScore[] Scores) Select(
+        IReadOnlyList<HeadPattern> candidates, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
+        in SparseSpan span, int queryHead, ReadOnlySpan<int> rows)
     {
         ArgumentNullException.ThrowIfNull(candidates);
         if (candidates.Count == 0)
@@ -27,17 +40,37 @@ public static class HeadPatternSearch
             throw new ArgumentException("the search needs at least one candidate pattern", nameof(candidates));
         }
 
-        var dense = HeadFidelity.DenseOutput(query, keys, values, span, queryHead);
+        if (rows.IsEmpty)
+        {
+            throw new ArgumentException("the search needs at least one query row to score", nameof(rows));
+        }
+
+        var dense = new float[rows.Length * span.HeadDim];
+        SparseHeadPlan.DenseOf(span).AttendRows(query, keys, values, rows, dense, queryHead);
+        var sparse = new float[dense.Length];
         var scores = new CandidateScore[candidates.Count];
         for (var i = 0; i < scores.Length; i++)
         {
-            var fidelity = HeadFidelity.Measure(candidates[i], query, keys, values, dense, span, queryHead);
-            scores[i] = new CandidateScore(candidates[i], fidelity.RelativeError, KernelCost.Of(candidates[i], span.KeyLength));
+            var plan = SparseHeadPlan.Estimate(candidates[i], query, keys, span, queryHead);
+            plan.AttendRows(query, keys, values, rows, sparse, queryHead);
+            scores[i] = new CandidateScore(candidates[i], HeadFidelity.RelativeL2(dense, sparse), KernelCost.Of(candidates[i], span.KeyLength));
+        }
+
+        return (Winner(scores), scores);
+    }
+
+    /// <summary>The smallest error wins; within <see cref="TieTolerance"/> of it the cheapest, then the earliest.</summary>
+    public static int Winner(IReadOnlyList<CandidateScore> scores)
+    {
+        ArgumentNullException.ThrowIfNull(scores);
+        if (scores.Count == 0)
+        {
+            throw new ArgumentException("no candidate was scored", nameof(scores));
         }
 
         var minimum = scores.Min(s => s.RelativeError);
         var best = -1;
-        for (var i = 0; i < scores.Length; i++)
+        for (var i = 0; i < scores.Count; i++)
         {
             if (scores[i].RelativeError <= minimum + TieTolerance && (best < 0 || scores[i].Cost < scores[best].Cost))
             {
@@ -45,6 +78,6 @@ public static class HeadPatternSearch
             }
         }
 
-        return (best, scores);
+        return best;
     }
 }

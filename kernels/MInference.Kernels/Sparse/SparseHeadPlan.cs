@@ -45,6 +45,13 @@ public sealed class SparseHeadPlan
         _ => throw new ArgumentOutOfRangeException(nameof(pattern), pattern.Kind, "unknown pattern kind"),
     };
 
+    /// <summary>The dense causal plan of a span: every query sees keys <c>[0, position]</c>.</summary>
+    public static SparseHeadPlan DenseOf(in SparseSpan span)
+    {
+        span.Validate(0);
+        return new SparseHeadPlan(span, SparsePatternKind.Dense, null, null, 0, 0);
+    }
+
     /// <summary>Estimates the index of <paramref name="pattern"/> for <paramref name="queryHead"/> over the span.</summary>
     public static SparseHeadPlan Estimate(HeadPattern pattern, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, in SparseSpan span, int queryHead)
     {
@@ -86,6 +93,58 @@ public sealed class SparseHeadPlan
             default:
                 SparseAttentionCpu.DenseCausal(query, keys, values, output, Span, queryHead);
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Attends only the span rows <paramref name="rows"/> and writes each row's head output, <c>HeadDim</c>
+    /// values, to <c>headOutput[i * HeadDim ..]</c> for <c>rows[i]</c>: the same values, bit for bit, that
+    /// <see cref="Attend"/> writes for those rows (same tiles, same order), at the cost of those rows only.
+    /// The search and the large-input tests score on a row sample this way: exact for the rows sampled.
+    /// </summary>
+    public void AttendRows(
+        ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<int> rows, Span<float> headOutput, int queryHead)
+    {
+        var span = Span;
+        span.ValidateInputs(queryHead, query, keys);
+        if (values.Length < (long)span.KeyLength * span.KeyValueStride)
+        {
+            throw new ArgumentException(
+                $"value cache holds {values.Length} values, fewer than {span.KeyLength} rows x {span.KeyValueStride}", nameof(values));
+        }
+
+        var d = span.HeadDim;
+        if (headOutput.Length != (long)rows.Length * d)
+        {
+            throw new ArgumentException($"head output holds {headOutput.Length} values, expected {rows.Length} rows x {d}", nameof(headOutput));
+        }
+
+        var row = new RowSoftmax(span, queryHead);
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var r = rows[i];
+            if ((uint)r >= (uint)span.SpanLength)
+            {
+                throw new ArgumentOutOfRangeException(nameof(rows), r, $"row {r} at index {i} is outside the span's [0, {span.SpanLength}) rows");
+            }
+
+            switch (Kind)
+            {
+                case SparsePatternKind.VerticalSlash:
+                    SparseAttentionCpu.VerticalSlashRow(row, query, keys, values, span, _verticalSlash!, r);
+                    break;
+                case SparsePatternKind.BlockSparse:
+                    SparseAttentionCpu.BlockSparseRow(row, query, keys, values, span, _blockSparse!, r);
+                    break;
+                case SparsePatternKind.AShape:
+                    SparseAttentionCpu.AShapeRow(row, query, keys, values, span, _initKeys, _localKeys, r);
+                    break;
+                default:
+                    SparseAttentionCpu.DenseRow(row, query, keys, values, span, r);
+                    break;
+            }
+
+            row.WriteHead(headOutput.Slice(i * d, d));
         }
     }
 
@@ -144,19 +203,7 @@ public sealed class SparseHeadPlan
     {
         SparsePatternKind.VerticalSlash => _verticalSlash!.CoveredPairs(),
         SparsePatternKind.BlockSparse => _blockSparse!.CoveredPairs(),
-        SparsePatternKind.AShape => AShapePairs(),
+        SparsePatternKind.AShape => SpanAttentionCost.CappedPairs(Span.SpanStart, Span.SpanLength, (long)_initKeys + _localKeys),
         _ => SparseCoverage.CausalPairsOf(Span.SpanStart, Span.SpanLength),
     };
-
-    private long AShapePairs()
-    {
-        long total = 0;
-        for (var p = Span.SpanStart; p < Span.KeyLength; p++)
-        {
-            var sinkEnd = Math.Min(_initKeys, p + 1);
-            total += sinkEnd + (p + 1 - Math.Max(sinkEnd, p - _localKeys + 1));
-        }
-
-        return total;
-    }
 }

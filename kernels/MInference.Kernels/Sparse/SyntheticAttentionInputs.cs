@@ -21,6 +21,15 @@ public sealed record SyntheticPatternOptions
     /// <summary>Harmonics of the slash encoding (two dims each): more make the slashes sharper (width about P / harmonics).</summary>
     public int SlashHarmonics { get; init; } = 32;
 
+    /// <summary>
+    /// Weights harmonic m by <c>(M + 1 - m) / (M + 1)</c> (a Fejér kernel instead of a Dirichlet kernel): each
+    /// slash becomes one clean lobe about <c>P / (M + 1)</c> wide on each side, and the score between
+    /// slashes sits just below zero (<c>-PeakLogit / M</c>) instead of ringing with side lobes up to a
+    /// fifth of the peak. The attention mass then stays on the slashes, sinks and needles as in real heads
+    /// (the untapered sum spreads a few percent of it over the ringing, which no sparse pattern can cover).
+    /// </summary>
+    public bool TaperSlashes { get; init; }
+
     /// <summary>Logit (after 1/sqrt(d)) of a query on a sink or needle key, and at the centre of a slash.</summary>
     public float PeakLogit { get; init; } = 8f;
 
@@ -37,9 +46,10 @@ public sealed record SyntheticPatternOptions
 /// <list type="bullet">
 /// <item>Verticals: dim 0 is b for every query and for sink/needle keys (0 elsewhere), so those keys score
 /// <c>b^2/sqrt(d) = PeakLogit</c> from every query.</item>
-/// <item>Slashes: dims pairs hold <c>a (cos w_m t, sin w_m t)</c> with <c>w_m = 2 pi m / P</c>, m = 1..M, for
-/// query and key alike, so q_p · k_j = a^2 sum_m cos(w_m (p - j)), a Dirichlet kernel peaking where
-/// <c>p - j</c> is a multiple of P: slashes at offsets 0, P, 2P, ... whose centre scores PeakLogit.</item>
+/// <item>Slashes: dims pairs hold <c>a_m (cos w_m t, sin w_m t)</c> with <c>w_m = 2 pi m / P</c>, m = 1..M, for
+/// query and key alike, so q_p · k_j = sum_m a_m^2 cos(w_m (p - j)), a Dirichlet kernel peaking where
+/// <c>p - j</c> is a multiple of P: slashes at offsets 0, P, 2P, ... whose centre scores PeakLogit
+/// (<c>a_m</c> constant, or tapered with <see cref="SyntheticPatternOptions.TaperSlashes"/>).</item>
 /// <item>Blocks: each planted (query block, key block) pair owns one dim set to g in all its queries and keys.</item>
 /// </list>
 /// </summary>
@@ -123,20 +133,25 @@ public sealed class SyntheticAttentionInputs
             keys[c * d] = b;
         }
 
-        // Slashes: a^2 * M / sqrt(d) = PeakLogit at offsets that are multiples of the period.
+        // Slashes: sum_m a_m^2 / sqrt(d) = PeakLogit at offsets that are multiples of the period.
         var offsets = new List<int>();
         if (options.SlashPeriod > 0)
         {
-            var a = MathF.Sqrt(options.PeakLogit * sqrtD / options.SlashHarmonics);
+            var harmonics = options.SlashHarmonics;
+            var weights = Enumerable.Range(1, harmonics)
+                .Select(m => options.TaperSlashes ? (double)(harmonics + 1 - m) / (harmonics + 1) : 1.0)
+                .ToArray();
+            var a2 = options.PeakLogit * sqrtD / weights.Sum();
             for (var t = 0; t < n; t++)
             {
-                for (var m = 1; m <= options.SlashHarmonics; m++)
+                for (var m = 1; m <= harmonics; m++)
                 {
                     var angle = 2 * Math.PI * m * (t % options.SlashPeriod) / options.SlashPeriod;
                     var (sin, cos) = Math.SinCos(angle);
                     var dim = 1 + (2 * (m - 1));
-                    query[(t * d) + dim] = keys[(t * d) + dim] = a * (float)cos;
-                    query[(t * d) + dim + 1] = keys[(t * d) + dim + 1] = a * (float)sin;
+                    var amplitude = Math.Sqrt(a2 * weights[m - 1]);
+                    query[(t * d) + dim] = keys[(t * d) + dim] = (float)(amplitude * cos);
+                    query[(t * d) + dim + 1] = keys[(t * d) + dim + 1] = (float)(amplitude * sin);
                 }
             }
 

@@ -125,7 +125,7 @@ public sealed class VerticalSlashBlockIndex
             selection.SpanStart, spanLength, offsets.Length, selection.Columns.Length, rangeOffsets, [.. rangeBounds], columnOffsets, [.. columns]);
     }
 
-    /// <summary>(query, key) pairs the kernels compute after the causal mask: the work of this index.</summary>
+    /// <summary>(query, key) pairs the kernels compute after the causal mask: the work of this index. O(ranges): the engine counts it for every span it runs.</summary>
     public long CoveredPairs()
     {
         long total = 0;
@@ -133,12 +133,12 @@ public sealed class VerticalSlashBlockIndex
         {
             var first = SpanStart + (b * SparseSpan.QueryBlock);
             var last = SpanStart + Math.Min((b + 1) * SparseSpan.QueryBlock, SpanLength) - 1;
-            for (var p = first; p <= last; p++)
+            for (var i = RangeOffsets[b]; i < RangeOffsets[b + 1]; i++)
             {
-                for (var i = RangeOffsets[b]; i < RangeOffsets[b + 1]; i++)
-                {
-                    total += Math.Max(0, Math.Min(RangeBounds[(2 * i) + 1], p + 1) - RangeBounds[2 * i]);
-                }
+                // Row p sees clamp(p + 1 - start, 0, width) keys of the range [start, start + width).
+                var start = RangeBounds[2 * i];
+                var width = RangeBounds[(2 * i) + 1] - start;
+                total += ClampedRampSum((long)last + 1 - start, width) - ClampedRampSum((long)first - start, width);
             }
 
             total += (long)(ColumnOffsets[b + 1] - ColumnOffsets[b]) * (last - first + 1);
@@ -146,4 +146,8 @@ public sealed class VerticalSlashBlockIndex
 
         return total;
     }
+
+    /// <summary>Sum of <c>clamp(x, 0, width)</c> over every integer x up to <paramref name="n"/>.</summary>
+    private static long ClampedRampSum(long n, long width)
+        => n <= 0 ? 0 : n <= width ? n * (n + 1) / 2 : (width * (width + 1) / 2) + ((n - width) * width);
 }

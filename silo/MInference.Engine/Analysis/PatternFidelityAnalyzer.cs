@@ -30,7 +30,28 @@ public static class PatternFidelityAnalyzer
 {
     public static FidelityReport Analyze(
         IModelWeights weights, IComputeBackend backend, PatternConfig config, ReadOnlySpan<int> tokens, IProgress<int>? layersDone = null, CancellationToken cancellationToken = default)
+        => Analyze(weights, backend, config, tokens, sampledRows: null, seed: 0, layersDone, cancellationToken);
+
+    /// <summary>
+    /// With <paramref name="sampledRows"/>, error and recall are measured on a seeded stratified sample of
+    /// that many query rows per layer (exact for those rows, <see cref="QueryRowSample"/>), density on every
+    /// row; null measures every row.
+    /// </summary>
+    public static FidelityReport Analyze(
+        IModelWeights weights,
+        IComputeBackend backend,
+        PatternConfig config,
+        ReadOnlySpan<int> tokens,
+        int? sampledRows,
+        int seed,
+        IProgress<int>? layersDone = null,
+        CancellationToken cancellationToken = default)
     {
+        if (sampledRows < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(sampledRows), sampledRows, "the row sample must hold at least 1 row");
+        }
+
         ArgumentNullException.ThrowIfNull(weights);
         ArgumentNullException.ThrowIfNull(config);
         var spec = weights.Spec;
@@ -39,11 +60,11 @@ public static class PatternFidelityAnalyzer
         ReferencePass.Run(weights, backend, tokens, (layer, call) =>
         {
             var layerRows = new HeadFidelityRow[call.Span.QueryHeads];
+            var sample = QueryRowSample.Draw(call.Span.SpanLength, sampledRows ?? call.Span.SpanLength, seed + layer);
             Parallel.For(0, call.Span.QueryHeads, new ParallelOptions { CancellationToken = cancellationToken }, head =>
             {
                 var pattern = config[layer, head];
-                var dense = HeadFidelity.DenseOutput(call.Query, call.Keys, call.Values, call.Span, head);
-                var fidelity = HeadFidelity.Measure(pattern, call.Query, call.Keys, call.Values, dense, call.Span, head);
+                var fidelity = HeadFidelity.MeasureRows(pattern, call.Query, call.Keys, call.Values, call.Span, head, sample);
                 layerRows[head] = new HeadFidelityRow(layer, head, pattern, fidelity.Kind, fidelity.RelativeError, fidelity.Recall, fidelity.Density);
             });
             rows.AddRange(layerRows);

@@ -38,6 +38,33 @@ public class HeadPatternSearchTests
         Assert.True(expected == scores[best].Pattern.Kind, $"planted {planted}, picked {scores[best].Pattern} from {table}");
     }
 
+    /// <summary>
+    /// The same planted heads scored on a stratified sample of 256 of the 2048 query rows (what the model
+    /// search does by default): each head still gets its planted type, and the sample is deterministic
+    /// (the same seed gives the same scores).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(PlantedHeads))]
+    public void Search_on_sampled_rows_assigns_each_head_its_planted_type(string planted, SparsePatternKind expected)
+    {
+        var options = planted switch
+        {
+            "a-shape" => new SyntheticPatternOptions { Tokens = Tokens, Seed = 31, SinkKeys = 4, NeedleColumns = 0, SlashPeriod = 4 * Tokens },
+            "vertical-slash" => new SyntheticPatternOptions { Tokens = Tokens, Seed = 32, SinkKeys = 4, NeedleColumns = 24, SlashPeriod = 256 },
+            _ => new SyntheticPatternOptions { Tokens = Tokens, Seed = 33, SinkKeys = 0, NeedleColumns = 0, SlashPeriod = 0, ClusterPairs = 40 },
+        };
+        var inputs = SyntheticAttentionInputs.Create(options);
+        var candidates = PatternSearchSpace.Candidates(Tokens);
+        var rows = QueryRowSample.Draw(Tokens, 256, seed: 7);
+
+        var (best, scores) = HeadPatternSearch.Select(candidates, inputs.Query, inputs.Keys, inputs.Values, inputs.Span, 0, rows);
+        var (_, again) = HeadPatternSearch.Select(candidates, inputs.Query, inputs.Keys, inputs.Values, inputs.Span, 0, rows);
+
+        var table = string.Join("; ", scores.Select(s => $"{s.Pattern}: error {s.RelativeError:E2}, cost {s.Cost}"));
+        Assert.True(expected == scores[best].Pattern.Kind, $"planted {planted}, picked {scores[best].Pattern} from {table}");
+        Assert.Equal(scores, again);
+    }
+
     /// <summary>At the paper's reference length the space is the paper's; shorter contexts scale it, VS budgets never below the estimator's minimums, no duplicates.</summary>
     [Fact]
     public void Search_space_scales_the_papers_candidates()

@@ -46,6 +46,7 @@ public sealed class SiloSettingsTests
     [InlineData("KubernetesHosting", "true", "MInference:KubernetesHosting needs Clustering=Redis")]
     [InlineData("GatewayPort", "11111", "MInference:SiloPort and MInference:GatewayPort are both 11111")]
     [InlineData("DashboardListenAddress", "everywhere", "MInference:DashboardListenAddress 'everywhere'")]
+    [InlineData("OtlpEndpoint", "collector:4317", "MInference:OtlpEndpoint 'collector:4317'")]
     public void Bad_setting_is_named(string key, string value, string expected)
     {
         var values = new Dictionary<string, string?> { ["MInference:" + key] = value, ["MInference:DashboardEnabled"] = "true" };

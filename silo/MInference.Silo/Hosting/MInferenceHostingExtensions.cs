@@ -50,6 +50,8 @@ public static class MInferenceHostingExtensions
             builder.AddDashboard();
         }
 
+        builder.AddMInferenceTelemetry(settings);
+
         // The host must outlive the drain, or it cuts the silo's stop short (default 30 s).
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + ShutdownMargin);
         return builder;

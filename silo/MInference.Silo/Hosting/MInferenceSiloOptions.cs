@@ -17,9 +17,11 @@ public sealed class MInferenceSiloOptions
 
     public const int DefaultGatewayPort = 30000;
 
-    public const string DefaultClusterId = "minference";
+    /// <summary>Orleans' own default cluster id: what a client that configures none (the CLI's gateway client) presents.</summary>
+    public const string DefaultClusterId = "default";
 
-    public const string DefaultServiceId = "minference";
+    /// <summary>Orleans' own default service id: what a client that configures none (the CLI's gateway client) presents.</summary>
+    public const string DefaultServiceId = "default";
 
     public const int DefaultDashboardPort = 8080;
 
@@ -100,6 +102,12 @@ public sealed class MInferenceSiloOptions
     /// the dashboard has no authentication); <c>0.0.0.0</c> in containers behind a private network.
     /// </summary>
     public string DashboardListenAddress { get; set; } = DefaultDashboardListenAddress;
+
+    /// <summary>
+    /// OTLP collector to export metrics (meters <c>MInference</c>, <c>Microsoft.Orleans</c>) and traces to,
+    /// e.g. <c>http://otel-collector:4317</c>. Default: none (no export).
+    /// </summary>
+    public string? OtlpEndpoint { get; set; }
 
     /// <summary>Models registered with the coordinator when the silo starts: id -> model directory.</summary>
     public Dictionary<string, string> Models { get; } = new(StringComparer.Ordinal);

@@ -79,6 +79,12 @@ internal sealed class MInferenceSiloOptionsValidator : IValidateOptions<MInferen
             }
         }
 
+        if (options.OtlpEndpoint is { Length: > 0 } otlp
+            && (!Uri.TryCreate(otlp, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
+        {
+            failures.Add($"{s}:OtlpEndpoint '{otlp}' must be an absolute http:// or https:// address such as http://otel-collector:4317");
+        }
+
         foreach (var (id, directory) in options.Models)
         {
             if (!Directory.Exists(directory))

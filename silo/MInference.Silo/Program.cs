@@ -24,6 +24,8 @@ if (settings.DashboardEnabled)
     web.WebHost.UseUrls(new UriBuilder(Uri.UriSchemeHttp, settings.DashboardListenAddress, settings.DashboardPort).Uri.ToString());
     web.UseOrleans(silo => silo.UseMInferenceHosting(settings).AddMInference(web.Configuration));
     var app = web.Build();
+    // The probe only read the settings; its configuration (and the file watchers behind it) is not used again.
+    probe.Configuration.Dispose();
     app.MapOrleansDashboard();
     host = app;
 }

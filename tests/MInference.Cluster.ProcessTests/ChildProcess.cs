@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 
 namespace MInference.Cluster.ProcessTests;
@@ -82,6 +83,17 @@ internal sealed class ChildProcess : IAsyncDisposable
         }
 
         await _process.WaitForExitAsync();
+    }
+
+    /// <summary>Sends SIGTERM (what Ctrl+C, docker stop and Kubernetes send) and waits for the process to exit.</summary>
+    public async Task TerminateAsync(CancellationToken cancellationToken)
+    {
+        using (var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", _process.Id.ToString(CultureInfo.InvariantCulture) } })!)
+        {
+            await kill.WaitForExitAsync(cancellationToken);
+        }
+
+        await _process.WaitForExitAsync(cancellationToken);
     }
 
     /// <summary>The last <paramref name="lines"/> lines of output, headed by the process name, for the test log.</summary>

@@ -55,12 +55,16 @@ internal sealed class ProcessCluster : IAsyncDisposable
     }
 
     /// <summary>Starts the named silos (all when none named) together and waits until each has registered its devices.</summary>
-    public async Task StartSilosAsync(CancellationToken cancellationToken, params string[] names)
+    public Task StartSilosAsync(CancellationToken cancellationToken, params string[] names)
+        => StartSilosAsync([], cancellationToken, names);
+
+    /// <summary>As <see cref="StartSilosAsync(CancellationToken, string[])"/>, with extra <c>--MInference:...</c> arguments for every silo.</summary>
+    public async Task StartSilosAsync(string[] settings, CancellationToken cancellationToken, params string[] names)
     {
         var models = new Dictionary<string, string> { [ModelId] = ModelDirectory };
         var started = Silos.Where(s => names.Length == 0 || names.Contains(s.Name)).Select(s =>
         {
-            var process = s.Start(Redis.ConnectionString, ClusterId, models);
+            var process = s.Start(Redis.ConnectionString, ClusterId, models, settings);
             _processes.Add(process);
             _running[s.Name] = process;
             return process;
@@ -75,6 +79,15 @@ internal sealed class ProcessCluster : IAsyncDisposable
         {
             await process.KillAsync();
         }
+    }
+
+    /// <summary>Stops a silo process gracefully (SIGTERM) and returns it, exited, for its log.</summary>
+    public async Task<ChildProcess> TerminateSiloAsync(string name, CancellationToken cancellationToken)
+    {
+        var process = _running[name];
+        await process.TerminateAsync(cancellationToken);
+        _running.Remove(name);
+        return process;
     }
 
     public async Task KillAllSilosAsync()

@@ -14,7 +14,8 @@ namespace MInference.Cli.Commands;
 /// <summary>
 /// <c>minference eval</c>: retrieval accuracy of a model through the normal engine (one
 /// <see cref="ModelShard"/> on the CPU backend), per task, length and depth, for each attention config
-/// given (dense, the default config, A-shape, searched configs), with the nominal density each reached.
+/// given (dense, the default config, A-shape, searched configs), with the attention density each reached
+/// (measured: covered over causal pairs of the pre-fill; and nominal: <see cref="PatternDensity"/>).
 /// Prints a table per (config, task), writes JSON and optional heat-map PNGs.
 /// </summary>
 public static class EvalCommand
@@ -68,14 +69,15 @@ public static class EvalCommand
         var spec = weights.Spec;
         var tokenizer = TokenizerLoader.Load(request.Model.FullName);
         var configs = request.Configs.Select(c => EvaluationConfig.Parse(c, spec.LayerCount, spec.QueryHeadCount)).ToArray();
-        using var backend = new CpuBackend(new CpuBackendOptions { MaxDegreeOfParallelism = request.Threads });
+        using var cpu = new CpuBackend(new CpuBackendOptions { MaxDegreeOfParallelism = request.Threads });
+        using var backend = new DensityMeasuringBackend(cpu);
         AnsiConsole.MarkupLineInterpolated($"model {request.Model.Name}: {spec.LayerCount} layers, hidden {spec.HiddenSize}, heads {spec.QueryHeadCount}/{spec.KeyValueHeadCount} x {spec.HeadDim}; {backend.Name}; {request.Samples} sample(s) per cell");
 
         var cells = new List<CellResult>();
         foreach (var config in configs)
         {
             using var shard = ModelShard.Load(weights, new LayerRange(0, spec.LayerCount), backend, new ModelShardOptions { Patterns = config.Patterns }, cancellationToken);
-            var evaluator = new RetrievalEvaluator(new ModelRunner([shard]), tokenizer);
+            var evaluator = new RetrievalEvaluator(new ModelRunner([shard]), tokenizer, backend);
             foreach (var task in request.Tasks)
             {
                 var grid = new double[request.Depths.Length, request.Lengths.Length];
@@ -87,16 +89,19 @@ public static class EvalCommand
                         var correct = 0;
                         var watch = Stopwatch.StartNew();
                         var generated = new List<string>();
+                        double densitySum = 0;
                         for (var s = 0; s < request.Samples; s++)
                         {
                             var sample = RetrievalTaskGenerator.Create(task, request.Lengths[l], request.Depths[d], request.Seed + (1000 * cell) + s);
                             var outcome = evaluator.Run(sample, cancellationToken);
                             correct += outcome.Correct ? 1 : 0;
                             generated.Add(outcome.Generated);
+                            densitySum += outcome.Density ?? 1;
                         }
 
-                        var density = PatternDensity.Of(config.Patterns, request.Lengths[l]);
-                        cells.Add(new CellResult(config.Name, Name(task), request.Lengths[l], request.Depths[d], correct, request.Samples, density, watch.Elapsed.TotalSeconds, generated));
+                        var density = densitySum / request.Samples;
+                        var nominal = PatternDensity.Of(config.Patterns, request.Lengths[l]);
+                        cells.Add(new CellResult(config.Name, Name(task), request.Lengths[l], request.Depths[d], correct, request.Samples, density, nominal, watch.Elapsed.TotalSeconds, generated));
                         grid[d, l] = (double)correct / request.Samples;
                         AnsiConsole.MarkupLineInterpolated(
                             $"{config.Name} {Name(task)} {request.Lengths[l]} depth {request.Depths[d]:0.##}: {correct}/{request.Samples} (density {density:P1}, {watch.Elapsed.TotalSeconds:F1} s)");
@@ -115,7 +120,7 @@ public static class EvalCommand
 
         var summary = cells
             .GroupBy(c => (c.Config, c.Task, c.Length))
-            .Select(g => new SummaryRow(g.Key.Config, g.Key.Task, g.Key.Length, g.Sum(c => c.Correct), g.Sum(c => c.Total), (double)g.Sum(c => c.Correct) / g.Sum(c => c.Total), g.First().Density))
+            .Select(g => new SummaryRow(g.Key.Config, g.Key.Task, g.Key.Length, g.Sum(c => c.Correct), g.Sum(c => c.Total), (double)g.Sum(c => c.Correct) / g.Sum(c => c.Total), g.Average(c => c.Density), g.First().NominalDensity))
             .ToList();
         PrintSummary(summary);
         if (request.Json is { } file)
@@ -162,7 +167,7 @@ public static class EvalCommand
 
     private static void PrintSummary(List<SummaryRow> summary)
     {
-        var table = new Table { Title = new TableTitle("accuracy per config, task and length") }.AddColumns("config", "task", "length", "correct", "accuracy", "density");
+        var table = new Table { Title = new TableTitle("accuracy per config, task and length") }.AddColumns("config", "task", "length", "correct", "accuracy", "density", "nominal");
         foreach (var row in summary)
         {
             table.AddRow(
@@ -171,7 +176,8 @@ public static class EvalCommand
                 row.Length.ToString(CultureInfo.InvariantCulture),
                 $"{row.Correct}/{row.Total}",
                 row.Accuracy.ToString("P1", CultureInfo.InvariantCulture),
-                row.Density.ToString("P1", CultureInfo.InvariantCulture));
+                row.Density.ToString("P1", CultureInfo.InvariantCulture),
+                row.NominalDensity.ToString("P1", CultureInfo.InvariantCulture));
         }
 
         AnsiConsole.Write(table);
@@ -239,7 +245,7 @@ public static class EvalCommand
         FileInfo? Json,
         FileInfo? Heatmap);
 
-    private sealed record CellResult(string Config, string Task, int Length, double Depth, int Correct, int Total, double Density, double Seconds, List<string> Generated);
+    private sealed record CellResult(string Config, string Task, int Length, double Depth, int Correct, int Total, double Density, double NominalDensity, double Seconds, List<string> Generated);
 
-    private sealed record SummaryRow(string Config, string Task, int Length, int Correct, int Total, double Accuracy, double Density);
+    private sealed record SummaryRow(string Config, string Task, int Length, int Correct, int Total, double Accuracy, double Density, double NominalDensity);
 }

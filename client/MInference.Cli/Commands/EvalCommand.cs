@@ -89,6 +89,7 @@ public static class EvalCommand
                         var correct = 0;
                         var watch = Stopwatch.StartNew();
                         var generated = new List<string>();
+                        var expected = new List<string>();
                         double densitySum = 0;
                         for (var s = 0; s < request.Samples; s++)
                         {
@@ -96,12 +97,13 @@ public static class EvalCommand
                             var outcome = evaluator.Run(sample, cancellationToken);
                             correct += outcome.Correct ? 1 : 0;
                             generated.Add(outcome.Generated);
+                            expected.Add(sample.Answer);
                             densitySum += outcome.Density ?? 1;
                         }
 
                         var density = densitySum / request.Samples;
                         var nominal = PatternDensity.Of(config.Patterns, request.Lengths[l]);
-                        cells.Add(new CellResult(config.Name, Name(task), request.Lengths[l], request.Depths[d], correct, request.Samples, density, nominal, watch.Elapsed.TotalSeconds, generated));
+                        cells.Add(new CellResult(config.Name, Name(task), request.Lengths[l], request.Depths[d], correct, request.Samples, density, nominal, watch.Elapsed.TotalSeconds, expected, generated));
                         grid[d, l] = (double)correct / request.Samples;
                         AnsiConsole.MarkupLineInterpolated(
                             $"{config.Name} {Name(task)} {request.Lengths[l]} depth {request.Depths[d]:0.##}: {correct}/{request.Samples} (density {density:P1}, {watch.Elapsed.TotalSeconds:F1} s)");
@@ -230,8 +232,24 @@ public static class EvalCommand
 
     private static string Name(RetrievalTaskKind task) => task.ToString().ToLowerInvariant();
 
+    /// <summary>Letters and digits kept, every other run of characters one dash: "A-shape(64, 1024)" becomes "A-shape-64-1024".</summary>
     private static string FileSafe(string name)
-        => new([.. name.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-')]);
+    {
+        var text = new System.Text.StringBuilder(name.Length);
+        foreach (var c in name)
+        {
+            if (char.IsAsciiLetterOrDigit(c))
+            {
+                text.Append(c);
+            }
+            else if (text.Length > 0 && text[^1] != '-')
+            {
+                text.Append('-');
+            }
+        }
+
+        return text.ToString().TrimEnd('-');
+    }
 
     private sealed record Request(
         DirectoryInfo Model,
@@ -245,7 +263,7 @@ public static class EvalCommand
         FileInfo? Json,
         FileInfo? Heatmap);
 
-    private sealed record CellResult(string Config, string Task, int Length, double Depth, int Correct, int Total, double Density, double NominalDensity, double Seconds, List<string> Generated);
+    private sealed record CellResult(string Config, string Task, int Length, double Depth, int Correct, int Total, double Density, double NominalDensity, double Seconds, List<string> Expected, List<string> Generated);
 
     private sealed record SummaryRow(string Config, string Task, int Length, int Correct, int Total, double Accuracy, double Density, double NominalDensity);
 }

@@ -10,4 +10,5 @@ root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(SubmitCommand.Create());
 root.Subcommands.Add(AnalyzeCommand.Create());
 root.Subcommands.Add(SearchCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -14,4 +14,5 @@ root.Subcommands.Add(CancelCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(AnalyzeCommand.Create());
 root.Subcommands.Add(SearchCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
 return await root.Parse(args).InvokeAsync();

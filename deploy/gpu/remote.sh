@@ -3,6 +3,10 @@
 # .NET runtime, builds the kernels' fatbin with nvcc (cmake), runs the GPU tests, writes logs and
 # results to $OUT and prints a short summary last.
 # Extra arguments go to the xunit runner (e.g. -class MInference.Kernels.Cuda.Tests.BindingTests).
+# Optional steps, by environment: MINFERENCE_GPU_BENCH=1 runs the explicit benchmark classes named in
+# MINFERENCE_GPU_BENCH_CLASS (space-separated; default AttentionBenchmarks); MINFERENCE_GPU_TORCH="32768
+# 131072" times torch SDPA's flash and cuDNN backends at those lengths; MINFERENCE_GPU_PREFILL=32K,128K
+# runs `minference bench prefill` on a generated model (MINFERENCE_GPU_PREFILL_SHAPE, default llama3-8b).
 set -uo pipefail
 
 stage=$(cd "$(dirname "$0")/../.." && pwd)
@@ -43,10 +47,29 @@ bench_line=""
 if [[ ${MINFERENCE_GPU_BENCH:-0} == 1 ]]; then
     echo "== benchmarks (explicit tests) -> attention.jsonl"
     export MINFERENCE_BENCH_OUT=$out
+    # MINFERENCE_GPU_BENCH_CLASS may name several classes, separated by spaces.
+    bench_classes=()
+    for class in ${MINFERENCE_GPU_BENCH_CLASS:-AttentionBenchmarks}; do
+        bench_classes+=(-class "MInference.Kernels.Cuda.Tests.$class")
+    done
     /tmp/dotnet/dotnet "$stage/tests/MInference.Kernels.Cuda.Tests.dll" -noColor -explicit only \
-        -class "MInference.Kernels.Cuda.Tests.${MINFERENCE_GPU_BENCH_CLASS:-AttentionBenchmarks}" >"$out/bench.log" 2>&1 || bench_line="benchmarks FAILED (see bench.log); "
+        "${bench_classes[@]}" >"$out/bench.log" 2>&1 || bench_line="benchmarks FAILED (see bench.log); "
     grep -E "\[FAIL\]|Exception" "$out/bench.log" | head -20
     [[ -f $out/attention.jsonl ]] && cat "$out/attention.jsonl"
+fi
+if [[ -n ${MINFERENCE_GPU_TORCH:-} ]]; then
+    # torch SDPA (flash, cuDNN) at the lengths listed, same shape, appended to attention.jsonl.
+    echo "== torch SDPA at ${MINFERENCE_GPU_TORCH} tokens -> attention.jsonl"
+    PYTHONUNBUFFERED=1 timeout 180 python3 "$stage/deploy/gpu/torch_sdpa_bench.py" "$out/attention.jsonl" $MINFERENCE_GPU_TORCH \
+        >"$out/torch.log" 2>&1 || bench_line="${bench_line}torch bench FAILED (see torch.log); "
+    tail -8 "$out/torch.log"
+fi
+if [[ -n ${MINFERENCE_GPU_PREFILL:-} ]]; then
+    # Whole-model pre-fill of a generated llama3-8b (weights computed in memory) at the lengths given.
+    echo "== bench prefill --lengths ${MINFERENCE_GPU_PREFILL} -> prefill.json"
+    timeout 300 /tmp/dotnet/dotnet "$stage/tests/minference.dll" bench prefill --generate "${MINFERENCE_GPU_PREFILL_SHAPE:-llama3-8b}" \
+        --lengths "$MINFERENCE_GPU_PREFILL" --json "$out/prefill.json" >"$out/prefill.log" 2>&1 || bench_line="${bench_line}prefill bench FAILED (see prefill.log); "
+    tail -30 "$out/prefill.log"
 fi
 if [[ -n ${MINFERENCE_GPU_NCU:-} ]]; then
     # Nsight Compute on the first launch of the kernels matching the regex, during the benchmarks.

@@ -12,8 +12,9 @@ staging=${MINFERENCE_GPU_STAGING:-$repo/.gpu}
 dotnet_root=${DOTNET_ROOT:-$(dirname "$(readlink -f "$(command -v dotnet)")")}
 
 mkdir -p "$staging"
-# English resources only and no XML docs: the carry limit is 64 MiB, the runtime alone takes 26.
-publish_flags="-p:SatelliteResourceLanguages=en -p:GenerateDocumentationFile=false"
+# English resources only: the carry limit is 64 MiB, the runtime alone takes 26. XML docs are removed
+# after publishing (turning them off at build time breaks the IDE0005 analyzer, an error here).
+publish_flags="-p:SatelliteResourceLanguages=en"
 rm -rf "$staging/tests" "$staging/kernels" "$staging/deploy"
 
 echo "== publish GPU tests (Release, framework-dependent) -> $staging/tests"
@@ -23,6 +24,8 @@ dotnet publish "$repo/tests/MInference.Kernels.Cuda.Tests" -c Release -o "$stagi
 # (each app keeps its own deps.json and runtimeconfig.json). Run it there as tests/minference.dll.
 echo "== publish the minference CLI (Release, framework-dependent) -> $staging/tests"
 dotnet publish "$repo/client/MInference.Cli" -c Release -o "$staging/tests" --nologo -v quiet $publish_flags
+
+find "$staging/tests" -name '*.xml' -delete
 
 # The runtime is the one this SDK runs on; the tarball is rebuilt only when that version changes.
 runtime_dir=$(ls -d "$dotnet_root"/shared/Microsoft.NETCore.App/* | sort -V | tail -1)

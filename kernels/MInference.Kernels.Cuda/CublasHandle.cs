@@ -30,6 +30,13 @@ public sealed unsafe class CublasHandle : SafeHandle
     /// outᵀ = w · inᵀ becomes C(m×n) = Aᵀ(m×k) · B(k×n) with A = w's bytes (ld k), B = in's (ld k), ld C = m.
     /// </summary>
     public void GemmBf16RowMajorTransposedWeight(ulong input, ulong weight, ulong output, int n, int m, int k)
+        => Gemm(input, weight, output, Cublas.DataTypeBF16, n, m, k);
+
+    /// <summary>As <see cref="GemmBf16RowMajorTransposedWeight"/> with an f32 output (logits, where bf16 rounding would create ties).</summary>
+    public void GemmBf16ToF32RowMajorTransposedWeight(ulong input, ulong weight, ulong output, int n, int m, int k)
+        => Gemm(input, weight, output, Cublas.DataTypeF32, n, m, k);
+
+    private void Gemm(ulong input, ulong weight, ulong output, int outputType, int n, int m, int k)
     {
         _context.MakeCurrent();
         var alpha = 1f;
@@ -39,7 +46,7 @@ public sealed unsafe class CublasHandle : SafeHandle
                 handle, Cublas.OpT, Cublas.OpN, m, n, k,
                 &alpha, weight, Cublas.DataTypeBF16, k,
                 input, Cublas.DataTypeBF16, k,
-                &beta, output, Cublas.DataTypeBF16, m,
+                &beta, output, outputType, m,
                 Cublas.ComputeF32, Cublas.GemmDefault),
             $"cublasGemmEx(m={m}, n={n}, k={k})");
     }

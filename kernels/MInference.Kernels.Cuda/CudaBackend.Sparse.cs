@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using MInference.Kernels.Backends;
+using MInference.Kernels.Sparse;
+using MInference.Shared.Patterns;
 
 namespace MInference.Kernels.Cuda;
 
@@ -12,6 +14,68 @@ public sealed unsafe partial class CudaBackend
     internal const int SparseThreads = 128;
 
     /// <summary>
+    /// Pre-fill attention with one pattern per query head, all on the GPU (IComputeBackend contract):
+    /// Vertical-Slash heads are estimated (last-64-query scores, top-k) and converted on the GPU, then run
+    /// in one launch; Block-Sparse heads likewise; A-shape heads in one launch with their own sink and
+    /// window. A head whose pattern would select every causal key (<see cref="SparseHeadPlan.SelectsEverything"/>)
+    /// runs dense: the dense kernel when every head does, else the A-shape kernel with a window over the
+    /// whole cache (exactly dense attention) in the A-shape launch.
+    /// </summary>
+    public void SparseAttention(in AttentionArguments arguments, IReadOnlyList<HeadPattern> headPatterns)
+    {
+        ArgumentNullException.ThrowIfNull(headPatterns);
+        var (q, _, _, o) = CheckSparse(arguments);
+        if (headPatterns.Count != arguments.QueryHeads)
+        {
+            throw new ArgumentException($"{headPatterns.Count} head patterns given for {arguments.QueryHeads} query heads", nameof(headPatterns));
+        }
+
+        var keyLength = (int)arguments.KeyLength;
+        var kinds = headPatterns.Select(p => SparseHeadPlan.SelectsEverything(p, keyLength) ? SparsePatternKind.Dense : p.Kind).ToArray();
+        if (kinds.All(k => k == SparsePatternKind.Dense))
+        {
+            Attention(arguments);
+            return;
+        }
+
+        int[] HeadsOf(SparsePatternKind kind) => [.. Enumerable.Range(0, kinds.Length).Where(h => kinds[h] == kind)];
+        var patterns = headPatterns;
+        var verticalSlash = HeadsOf(SparsePatternKind.VerticalSlash);
+        if (verticalSlash.Length > 0)
+        {
+            var index = EstimateVerticalSlashIndex(arguments, verticalSlash, [.. verticalSlash.Select(h => (patterns[h].Verticals, patterns[h].Slashes))]);
+            SparseAttention(arguments, index);
+        }
+
+        var blockSparse = HeadsOf(SparsePatternKind.BlockSparse);
+        if (blockSparse.Length > 0)
+        {
+            var index = EstimateBlockSparseIndex(arguments, blockSparse, [.. blockSparse.Select(h => patterns[h].TopBlocks)]);
+            SparseAttention(arguments, index);
+        }
+
+        // A-shape and dense heads share one launch; dense = sink of 1 plus a window over every key.
+        var windowed = Enumerable.Range(0, kinds.Length).Where(h => kinds[h] is SparsePatternKind.AShape or SparsePatternKind.Dense).ToArray();
+        if (windowed.Length > 0)
+        {
+            var init = windowed.Select(h => kinds[h] == SparsePatternKind.Dense ? 1 : patterns[h].InitKeys).ToArray();
+            var local = windowed.Select(h => kinds[h] == SparsePatternKind.Dense ? keyLength : patterns[h].LocalKeys).ToArray();
+            if (init.Any(i => i < 1) || local.Any(l => l < 1))
+            {
+                throw new ArgumentException("A-shape heads need a sink and a window of at least 1 key", nameof(headPatterns));
+            }
+
+            var (_, k, v, _) = CheckSparse(arguments);
+            Span<KernelArgument> args = stackalloc KernelArgument[12];
+            var n = SparseCommonArguments(args, arguments, q, k, v, o);
+            args[n++] = UploadInts("as.heads", windowed);
+            args[n++] = UploadInts("as.init", init);
+            args[n++] = UploadInts("as.local", local);
+            LaunchSparse(SparseKernel("ashape_heads", arguments.HeadDim), windowed.Length, arguments.HeadDim, q, args[..n]);
+        }
+    }
+
+    /// <summary>
     /// Sparse causal attention of the span in <paramref name="arguments"/> over the keys
     /// <paramref name="index"/> selects, all query heads in one launch; the index must have been built for
     /// this span (start and length) and hold one entry per query head.
@@ -20,7 +84,10 @@ public sealed unsafe partial class CudaBackend
     {
         ArgumentNullException.ThrowIfNull(index);
         var (q, k, v, o) = CheckSparse(arguments);
-        if (index.SpanStart != arguments.QueryStart || index.SpanLength != q.Rows || index.Heads != arguments.QueryHeads)
+        var full = index.HeadsPointer == 0;
+        var queryHeads = arguments.QueryHeads;
+        if (index.SpanStart != arguments.QueryStart || index.SpanLength != q.Rows || (full && index.Heads != arguments.QueryHeads)
+            || index.HeadOfSlot.Any(h => (uint)h >= (uint)queryHeads))
         {
             throw new ArgumentException(
                 $"index covers span [{index.SpanStart}, +{index.SpanLength}) of {index.Heads} heads; the call is span [{arguments.QueryStart}, +{q.Rows}) of {arguments.QueryHeads} heads",
@@ -28,14 +95,15 @@ public sealed unsafe partial class CudaBackend
         }
 
         var kernel = SparseKernel(index.Pattern == CudaSparsePattern.VerticalSlash ? "vs" : "bs", arguments.HeadDim);
-        Span<KernelArgument> args = stackalloc KernelArgument[15];
+        Span<KernelArgument> args = stackalloc KernelArgument[16];
         var n = SparseCommonArguments(args, arguments, q, k, v, o);
-        foreach (var buffer in index.Buffers)
+        foreach (var pointer in index.Pointers)
         {
-            args[n++] = buffer.Pointer;
+            args[n++] = pointer;
         }
 
-        LaunchSparse(kernel, arguments, q, args[..n]);
+        args[n++] = index.HeadsPointer;
+        LaunchSparse(kernel, index.Heads, arguments.HeadDim, q, args[..n]);
     }
 
     /// <summary>
@@ -52,7 +120,7 @@ public sealed unsafe partial class CudaBackend
         var n = SparseCommonArguments(args, arguments, q, k, v, o);
         args[n++] = initKeys;
         args[n++] = localKeys;
-        LaunchSparse(SparseKernel("ashape", arguments.HeadDim), arguments, q, args[..n]);
+        LaunchSparse(SparseKernel("ashape", arguments.HeadDim), arguments.QueryHeads, arguments.HeadDim, q, args[..n]);
     }
 
     /// <summary>Copies a host index array to new device memory (on the stream; the array may be reused at once).</summary>
@@ -117,10 +185,10 @@ public sealed unsafe partial class CudaBackend
         return 9;
     }
 
-    private void LaunchSparse(CudaKernel kernel, in AttentionArguments arguments, CudaTensor q, ReadOnlySpan<KernelArgument> args)
+    private void LaunchSparse(CudaKernel kernel, int slots, int headDim, CudaTensor q, ReadOnlySpan<KernelArgument> args)
     {
         _context.MakeCurrent();
         var blocks = (q.Rows + SparseQueryBlock - 1) / SparseQueryBlock;
-        kernel.Launch(_stream, ((uint)arguments.QueryHeads, (uint)blocks), SparseThreads, (uint)SparseSharedBytes(arguments.HeadDim), args);
+        kernel.Launch(_stream, ((uint)slots, (uint)blocks), SparseThreads, (uint)SparseSharedBytes(headDim), args);
     }
 }

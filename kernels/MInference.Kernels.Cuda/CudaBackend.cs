@@ -17,8 +17,6 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
     internal const long MaxRmsNormBlocks = 1 << 20;
     internal const int FlashQueryBlock = 64;
     internal const int FlashThreads = 128;
-    internal const int MmaQueryBlock = 128;
-    internal const int MmaStages = 3;
 
     /// <summary>A single query row over at least this many keys takes the split decode kernels.</summary>
     internal const long DecodeMinKeys = 4096;
@@ -26,7 +24,7 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
     /// <summary>Keys per block of decode_attention_split: ~2K blocks per head at 2M keys.</summary>
     internal const long DecodeKeysPerSplit = 1024;
     internal const int DecodeThreads = 128;
-    internal const int MmaRowPad = 8;
+    internal const int MmaRowPad = DenseAttentionTiling.RowPad;
     internal const int ReferenceThreads = 256;
     internal const int MaxGridY = 65535;
     internal const ushort BFloat16QuietNaN = 0x7FC0;
@@ -79,6 +77,9 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
 
     /// <summary>Which dense attention kernel <see cref="Attention"/> runs; tensor cores unless a test or benchmark asks otherwise.</summary>
     public FlashAttentionKernel AttentionKernel { get; set; } = FlashAttentionKernel.TensorCore;
+
+    /// <summary>The tensor-core kernel's tiling; null takes <see cref="DenseAttentionTiling.Default"/> for the head dim (benchmarks and tests pick others).</summary>
+    public DenseAttentionTiling? AttentionTiling { get; set; }
 
     internal CudaModule Module => _module;
 
@@ -309,13 +310,28 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
         var d = arguments.HeadDim;
         CudaKernel kernel;
         var sharedBytes = 0;
+        var threads = FlashThreads;
+        var gridX = arguments.QueryHeads;
         long blocks;
         if (AttentionKernel == FlashAttentionKernel.TensorCore)
         {
-            kernel = Kernel($"flash_attention_mma_d{d}");
-            blocks = (q.Rows + MmaQueryBlock - 1) / MmaQueryBlock;
-            // Q tile plus MmaStages stages of K and V tiles, rows padded (flash_attention_mma.cu).
-            sharedBytes = (MmaQueryBlock + (2 * MmaStages * MmaKeyTile(d))) * (d + MmaRowPad) * 2;
+            var groupSize = arguments.QueryHeads / arguments.KeyValueHeads;
+            var tiling = AttentionTiling ?? DenseAttentionTiling.Default(d, groupSize);
+            if (tiling.HeadDim != d)
+            {
+                throw new ArgumentException($"attention tiling {tiling} is for head_dim {tiling.HeadDim}, the call has {d}", nameof(arguments));
+            }
+
+            if (!tiling.Serves(groupSize))
+            {
+                throw new ArgumentException($"attention tiling {tiling} packs {tiling.HeadsPerBlock} query heads per block; GQA groups of {groupSize} can't be split that way", nameof(arguments));
+            }
+
+            kernel = Kernel(tiling.KernelName);
+            gridX = arguments.QueryHeads / tiling.HeadsPerBlock;
+            blocks = (q.Rows + tiling.PositionRows - 1) / tiling.PositionRows;
+            sharedBytes = tiling.SharedBytes;
+            threads = tiling.Threads;
             if (_sharedMemoryRaised.Add(kernel.Name))
             {
                 kernel.SetMaxDynamicSharedMemory(sharedBytes);
@@ -328,7 +344,7 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
         }
 
         kernel.Launch(
-            _stream, ((uint)arguments.QueryHeads, (uint)blocks), FlashThreads, (uint)sharedBytes,
+            _stream, ((uint)gridX, (uint)blocks), (uint)threads, (uint)sharedBytes,
             q.Pointer, k.Pointer, v.Pointer, o.Pointer, q.Rows, arguments.QueryStart,
             arguments.QueryHeads, arguments.KeyValueHeads, arguments.Scale * Log2E);
     }
@@ -424,6 +440,8 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
         {
             _scratch?.Dispose();
             _decodePartials?.Dispose();
+            _sparseWorkspace?.Dispose();
+            _logits?.Dispose();
             _cublas.Dispose();
             _module.Dispose();
             _stream.Dispose();
@@ -501,9 +519,6 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
             _stream, ((uint)arguments.QueryHeads, 1), (uint)d, 0,
             partialOut, partialStats, o.Pointer, (int)splits, arguments.QueryHeads, d);
     }
-
-    /// <summary>Keys per shared-memory tile of flash_attention_mma.cu (MmaKeysD64 / MmaKeysD128).</summary>
-    private static int MmaKeyTile(int headDim) => headDim == 64 ? 64 : 32;
 
     private CudaKernel Kernel(string name)
     {

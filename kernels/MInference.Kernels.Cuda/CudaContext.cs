@@ -10,6 +10,7 @@ namespace MInference.Kernels.Cuda;
 public sealed class CudaContext : IDisposable
 {
     private long _allocatedBytes;
+    private long _peakAllocatedBytes;
     private bool _disposed;
 
     public CudaContext(int ordinal)
@@ -30,6 +31,12 @@ public sealed class CudaContext : IDisposable
 
     /// <summary>Bytes of device memory this process holds through <see cref="Allocate"/>.</summary>
     public long AllocatedBytes => Interlocked.Read(ref _allocatedBytes);
+
+    /// <summary>The most <see cref="AllocatedBytes"/> has been since the context opened or <see cref="ResetPeak"/>.</summary>
+    public long PeakAllocatedBytes => Interlocked.Read(ref _peakAllocatedBytes);
+
+    /// <summary>Starts a new peak from what is allocated now (benchmarks measure one phase at a time).</summary>
+    public void ResetPeak() => Interlocked.Exchange(ref _peakAllocatedBytes, AllocatedBytes);
 
     public void MakeCurrent()
     {
@@ -59,7 +66,11 @@ public sealed class CudaContext : IDisposable
         }
 
         CudaException.Check(result, $"cuMemAlloc_v2({bytes} bytes)");
-        Interlocked.Add(ref _allocatedBytes, size);
+        var now = Interlocked.Add(ref _allocatedBytes, size);
+        long peak;
+        while (now > (peak = Interlocked.Read(ref _peakAllocatedBytes)) && Interlocked.CompareExchange(ref _peakAllocatedBytes, now, peak) != peak)
+        {
+        }
         return new DeviceBuffer(this, pointer, size);
     }
 

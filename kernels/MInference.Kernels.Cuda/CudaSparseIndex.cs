@@ -10,15 +10,18 @@ public enum CudaSparsePattern
 }
 
 /// <summary>
-/// Every query head's CPU-built sparse index of one layer and span, uploaded as-is to the GPU:
-/// the heads' per-block offset arrays back to back (<c>heads x (QueryBlocks + 1)</c> ints, values relative
-/// to the head's own arrays), the heads' ranges/columns or key blocks back to back, and per head the
-/// 64-bit element where its arrays start. Owns its device memory; dispose it once the kernels that
-/// read it have finished (after a synchronize).
+/// A sparse index of one layer and span for a list of query heads ("slots"), in device memory: the
+/// slots' per-block offset arrays back to back (<c>slots x (QueryBlocks + 1)</c> ints, values relative
+/// to the slot's own arrays), the slots' ranges/columns or key blocks back to back, and per slot the
+/// 64-bit element where its arrays start. Either uploaded from CPU-built indices (slot h = query head h;
+/// owns its memory: dispose it once the kernels that read it have finished, after a synchronize) or
+/// built on the GPU by <see cref="CudaBackend"/> (a view of the backend's workspace, valid until the
+/// backend's next index build; slot i = query head <see cref="HeadOfSlot"/>[i]).
 /// </summary>
 public sealed class CudaSparseIndex : IDisposable
 {
     private readonly List<DeviceBuffer> _buffers;
+    private readonly ulong[] _pointers;
 
     private CudaSparseIndex(CudaSparsePattern pattern, int heads, int spanStart, int spanLength, List<DeviceBuffer> buffers)
     {
@@ -27,7 +30,28 @@ public sealed class CudaSparseIndex : IDisposable
         SpanStart = spanStart;
         SpanLength = spanLength;
         _buffers = buffers;
+        _pointers = [.. buffers.Select(b => b.Pointer)];
+        HeadOfSlot = [.. Enumerable.Range(0, heads)];
     }
+
+    /// <summary>A view of GPU-built arrays (pointers in the kernel's argument order) for the listed query heads.</summary>
+    internal CudaSparseIndex(CudaSparsePattern pattern, int[] headOfSlot, ulong headsPointer, int spanStart, int spanLength, ulong[] pointers)
+    {
+        Pattern = pattern;
+        Heads = headOfSlot.Length;
+        SpanStart = spanStart;
+        SpanLength = spanLength;
+        _buffers = [];
+        _pointers = pointers;
+        HeadOfSlot = headOfSlot;
+        HeadsPointer = headsPointer;
+    }
+
+    /// <summary>The query head each slot's arrays serve.</summary>
+    public IReadOnlyList<int> HeadOfSlot { get; }
+
+    /// <summary>Device array slot -> query head, or 0 where slot i is head i.</summary>
+    internal ulong HeadsPointer { get; }
 
     public CudaSparsePattern Pattern { get; }
 
@@ -40,7 +64,7 @@ public sealed class CudaSparseIndex : IDisposable
     public int QueryBlocks => (SpanLength + SparseSpan.QueryBlock - 1) / SparseSpan.QueryBlock;
 
     /// <summary>Device pointers in the kernel's argument order (after the attention arguments).</summary>
-    internal IReadOnlyList<DeviceBuffer> Buffers => _buffers;
+    internal IReadOnlyList<ulong> Pointers => _pointers;
 
     /// <summary>Uploads one Vertical-Slash index per query head (head h of the layer at position h).</summary>
     public static CudaSparseIndex VerticalSlash(CudaBackend backend, IReadOnlyList<VerticalSlashBlockIndex> heads)

@@ -7,5 +7,7 @@
 #include "flash_attention.cu"
 #include "flash_attention_mma.cu"
 #include "decode_attention.cu"
+#include "logits.cu"
 #include "attention_reference.cu"
 #include "sparse_attention_mma.cu"
+#include "sparse_index.cu"

@@ -1,44 +1,48 @@
 // Dense causal flash attention forward on tensor cores (FlashAttention-2 shape, sm_80+).
 //
-// Same contract and layouts as flash_attention.cu. A block owns MmaQueryRows (128) rows of one
-// query head; each of its 4 warps owns two 16-row tiles and computes S = Q·Kᵀ and O += P·V with
-// mma.m16n8k16 (bf16 in, f32 accumulate). K/V tiles of KeyTile keys stream through a 3-stage
-// cp.async pipeline with one barrier per tile. The S accumulators are re-packed in registers as
-// the A operand of P·V (their layouts line up), so P never touches shared memory. Rows are padded by 8 bf16 so ldmatrix rows fall in distinct banks.
+// Same contract and layouts as flash_attention.cu. A block owns QueryRows = Warps * RowTiles * 16
+// rows of one query head; each warp owns RowTiles 16-row tiles and computes S = Q·Kᵀ and O += P·V
+// with mma.m16n8k16 (bf16 in, f32 accumulate). K/V tiles of KeyTile keys stream through a
+// Stages-deep cp.async pipeline with one barrier per tile. The S accumulators are re-packed in
+// registers as the A operand of P·V (their layouts line up), so P never touches shared memory. Rows
+// are padded by 8 bf16 so ldmatrix rows fall in distinct banks. The tilings the host may launch are
+// instantiated at the end of this file under names that spell their parameters; CudaBackend's
+// DenseAttentionTiling table mirrors them (shared memory per block included).
 #include "mma_primitives.cuh"
 
-constexpr int MmaWarps = 4;
-constexpr int MmaThreads = MmaWarps * 32;
-// Each warp owns MmaRowTiles 16-row tiles: every K/V fragment it loads from shared memory then
-// feeds MmaRowTiles mma instructions, halving shared-memory traffic per flop (the limit of the
-// one-tile version).
-constexpr int MmaRowTiles = 2;
-constexpr int MmaQueryRows = MmaWarps * MmaRowTiles * 16;
 constexpr int MmaPad = 8;
-constexpr int MmaStages = 3;
 
-template <int D, int KeyTile>
+template <int D, int KeyTile, int Stages, int Warps, int RowTiles, bool PackHeads>
 __device__ __forceinline__ void flash_attention_mma(
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, bf16* __restrict__ o,
     long long q_rows, long long query_start, int hq, int hkv, float scale_log2)
 {
     static_assert(D % 16 == 0 && KeyTile % 16 == 0, "head_dim and key tile must be multiples of 16");
+    static_assert(Stages >= 2, "the pipeline needs at least two stages");
+    constexpr int MmaThreads = Warps * 32;
+    constexpr int MmaQueryRows = Warps * RowTiles * 16;
+    constexpr int MmaRowTiles = RowTiles;
+    constexpr int MmaStages = Stages;
     constexpr int Stride = D + MmaPad;
     constexpr int KSteps = D / 16;
     constexpr int ScoreTiles = KeyTile / 8;
     constexpr int OutTiles = D / 8;
     constexpr int Chunks = D / 8;
     constexpr int WarpRows = MmaRowTiles * 16;
+    // PackHeads: the block's row tiles are RowTiles query heads of one GQA group at the same Warps * 16
+    // positions (row tile mt of warp w = head mt, positions 16w..16w+15), so each K/V tile in shared
+    // memory serves RowTiles heads and both row tiles of a warp share one causal limit.
+    constexpr int PositionRows = PackHeads ? Warps * 16 : MmaQueryRows;
 
     extern __shared__ __align__(16) unsigned char shared_raw[];
     bf16* sQ = reinterpret_cast<bf16*>(shared_raw);
     bf16* sK = sQ + MmaQueryRows * Stride;
     bf16* sV = sK + MmaStages * KeyTile * Stride;
 
-    const int head = blockIdx.x;
+    const int head = PackHeads ? blockIdx.x * RowTiles : blockIdx.x;
     const int kv_head = head / (hq / hkv);
     const long long q_block = (long long)gridDim.y - 1 - blockIdx.y;
-    const long long row0 = q_block * MmaQueryRows;
+    const long long row0 = q_block * PositionRows;
     const int warp = threadIdx.x >> 5;
     const int lane = threadIdx.x & 31;
     const int group = lane >> 2;
@@ -55,12 +59,15 @@ __device__ __forceinline__ void flash_attention_mma(
     {
         int r = idx / Chunks;
         int c = (idx - r * Chunks) * 8;
-        bool valid = row0 + r < q_rows;
-        const bf16* src = valid ? q + (row0 + r) * q_stride + (long long)head * D + c : q;
+        // Packed: shared row r holds head r / PositionRows at position r % PositionRows.
+        const int position = PackHeads ? r % PositionRows : r;
+        const int row_head = PackHeads ? head + r / PositionRows : head;
+        bool valid = row0 + position < q_rows;
+        const bf16* src = valid ? q + (row0 + position) * q_stride + (long long)row_head * D + c : q;
         cp_async_16(shared_address(sQ + r * Stride + c), src, valid);
     }
 
-    const long long block_last_row = min(row0 + MmaQueryRows, q_rows) - 1;
+    const long long block_last_row = min(row0 + PositionRows, q_rows) - 1;
     const long long kv_end = query_start + block_last_row + 1;
     const int tiles = (int)((kv_end + KeyTile - 1) / KeyTile);
 
@@ -79,11 +86,13 @@ __device__ __forceinline__ void flash_attention_mma(
         }
     };
 
-    // Three stages: tiles t+1 and t+2 are in flight while t is computed.
-    load_tile(0, 0);
-    cp_async_commit();
-    if (tiles > 1) load_tile(1, 1);
-    cp_async_commit();
+    // Stages - 1 tiles are in flight while one is computed; one commit group per tile (possibly empty).
+#pragma unroll
+    for (int t = 0; t < MmaStages - 1; t++)
+    {
+        if (t < tiles) load_tile(t, t);
+        cp_async_commit();
+    }
 
     float out[MmaRowTiles][OutTiles][4];
     float row_max[MmaRowTiles][2];
@@ -100,18 +109,23 @@ __device__ __forceinline__ void flash_attention_mma(
         row_sum[mt][0] = row_sum[mt][1] = 0.0f;
     }
 
-    const long long warp_first = query_start + row0 + warp * WarpRows;
-    const long long warp_last = warp_first + WarpRows - 1;
-    const bf16* warp_q = sQ + warp * WarpRows * Stride;
+    // Unpacked: the warp's rows are WarpRows consecutive positions, row tile mt at +16 mt. Packed: 16
+    // positions, row tile mt in head mt's part of the Q tile.
+    constexpr int WarpPositions = PackHeads ? 16 : WarpRows;
+    constexpr int TilePositionStep = PackHeads ? 0 : 16;
+    constexpr int TileSharedStep = PackHeads ? PositionRows : 16;
+    const long long warp_first = query_start + row0 + warp * WarpPositions;
+    const long long warp_last = warp_first + WarpPositions - 1;
+    const bf16* warp_q = sQ + warp * WarpPositions * Stride;
 
     for (int tile = 0; tile < tiles; tile++)
     {
         const int stage = tile % MmaStages;
-        // Groups 0..tile+1 are committed: all but the newest done means tile's group is done.
-        cp_async_wait<1>();
+        // Groups 0..tile+Stages-2 are committed: all but the newest Stages-2 done means tile's group is done.
+        cp_async_wait<MmaStages - 2>();
         __syncthreads();
         // Every warp is past the barrier, so done with tile - 1, whose stage is refilled now.
-        if (tile + 2 < tiles) load_tile(tile + 2, (tile + 2) % MmaStages);
+        if (tile + MmaStages - 1 < tiles) load_tile(tile + MmaStages - 1, (tile + MmaStages - 1) % MmaStages);
         cp_async_commit();
 
         const long long kt = (long long)tile * KeyTile;
@@ -138,7 +152,7 @@ __device__ __forceinline__ void flash_attention_mma(
 #pragma unroll
                 for (int mt = 0; mt < MmaRowTiles; mt++)
                 {
-                    const bf16* p = warp_q + (mt * 16 + (matrix & 1) * 8 + matrix_row) * Stride + ks * 16 + (matrix >> 1) * 8;
+                    const bf16* p = warp_q + (mt * TileSharedStep + (matrix & 1) * 8 + matrix_row) * Stride + ks * 16 + (matrix >> 1) * 8;
                     ldmatrix_x4(qf[mt][0], qf[mt][1], qf[mt][2], qf[mt][3], shared_address(p));
                 }
 #pragma unroll
@@ -161,7 +175,7 @@ __device__ __forceinline__ void flash_attention_mma(
             {
                 // Only tiles that reach past the row tile's first row need the causal mask; there
                 // the comparison runs on 32-bit offsets from the tile's first key.
-                const long long tile_first = warp_first + mt * 16;
+                const long long tile_first = warp_first + mt * TilePositionStep;
                 if (kt + KeyTile - 1 > tile_first)
                 {
                     const int limit = (int)(tile_first + group - kt);
@@ -268,11 +282,12 @@ __device__ __forceinline__ void flash_attention_mma(
             float total = row_sum[mt][h];
             total += __shfl_xor_sync(0xffffffffu, total, 1);
             total += __shfl_xor_sync(0xffffffffu, total, 2);
-            const long long row = row0 + warp * WarpRows + mt * 16 + group + h * 8;
+            const long long row = row0 + warp * WarpPositions + mt * TilePositionStep + group + h * 8;
             if (row < q_rows)
             {
                 const float inv = 1.0f / total;
-                bf16* dst = o + row * q_stride + (long long)head * D + quad * 2;
+                const int row_head = PackHeads ? head + mt : head;
+                bf16* dst = o + row * q_stride + (long long)row_head * D + quad * 2;
 #pragma unroll
                 for (int t = 0; t < OutTiles; t++)
                 {
@@ -283,19 +298,32 @@ __device__ __forceinline__ void flash_attention_mma(
     }
 }
 
-// Key tiles: 64 keys at d 64; 32 at d 128, where 2 row tiles of 128-wide accumulators already
-// take 128 registers a thread.
-constexpr int MmaKeysD64 = 64;
-constexpr int MmaKeysD128 = 32;
+// The tilings (see DenseAttentionTiling.cs):
+// flash_attention_mma_d{D}_w{warps}_r{row tiles per warp}_k{key tile}_s{stages}[_gqa], _gqa for packed heads
+// (the grid's x then runs over head pairs). Shared memory per block: (warps * row tiles * 16 + 2 *
+// stages * key tile) * (D + 8) * 2 bytes.
+#define MINFERENCE_FLASH_MMA(NAME, D, KEYS, STAGES, WARPS, ROWTILES, PACK, MINBLOCKS)                                     \
+    extern "C" __global__ void __launch_bounds__(WARPS * 32, MINBLOCKS)                                                   \
+        NAME(const bf16* q, const bf16* k, const bf16* v, bf16* o, long long q_rows, long long query_start, int hq,      \
+             int hkv, float scale_log2)                                                                                  \
+    {                                                                                                                    \
+        flash_attention_mma<D, KEYS, STAGES, WARPS, ROWTILES, PACK>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2); \
+    }
 
-extern "C" __global__ void __launch_bounds__(MmaThreads) flash_attention_mma_d64(
-    const bf16* q, const bf16* k, const bf16* v, bf16* o, long long q_rows, long long query_start, int hq, int hkv, float scale_log2)
-{
-    flash_attention_mma<64, MmaKeysD64>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
-}
-
-extern "C" __global__ void __launch_bounds__(MmaThreads) flash_attention_mma_d128(
-    const bf16* q, const bf16* k, const bf16* v, bf16* o, long long q_rows, long long query_start, int hq, int hkv, float scale_log2)
-{
-    flash_attention_mma<128, MmaKeysD128>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
-}
+// d 64: 128 rows x 64 keys, 3 stages (the first tensor-core version's tiling).
+MINFERENCE_FLASH_MMA(flash_attention_mma_d64_w4_r2_k64_s3, 64, 64, 3, 4, 2, false, 2)
+// d 128, 128 rows (4 warps x 2 row tiles): 32 keys x 3 stages (87 KB, the first version), 64 keys x
+// 2 stages (104 KB, FlashAttention-2's tile), 32 keys x 4 stages (104 KB, deeper pipeline).
+MINFERENCE_FLASH_MMA(flash_attention_mma_d128_w4_r2_k32_s3, 128, 32, 3, 4, 2, false, 2)
+MINFERENCE_FLASH_MMA(flash_attention_mma_d128_w4_r2_k64_s2, 128, 64, 2, 4, 2, false, 2)
+MINFERENCE_FLASH_MMA(flash_attention_mma_d128_w4_r2_k32_s4, 128, 32, 4, 4, 2, false, 2)
+// d 128, 256 rows (8 warps x 2 row tiles) x 64 keys, 2 stages (139 KB, one block per SM): each K/V
+// tile feeds twice the rows, halving L2 -> shared traffic per flop.
+MINFERENCE_FLASH_MMA(flash_attention_mma_d128_w8_r2_k64_s2, 128, 64, 2, 8, 2, false, 1)
+// d 128, 128 rows (8 warps x 1 row tile) x 64 keys, 2 stages (104 KB): half the registers per thread.
+MINFERENCE_FLASH_MMA(flash_attention_mma_d128_w8_r1_k64_s2, 128, 64, 2, 8, 1, false, 2)
+// d 128, GQA-packed: two query heads of one group per block, so each K/V tile serves both (half the
+// L2 -> shared traffic) and the block spans half as many positions (finer causal blocks).
+MINFERENCE_FLASH_MMA(flash_attention_mma_d128_w4_r2_k64_s2_gqa, 128, 64, 2, 4, 2, true, 2)
+MINFERENCE_FLASH_MMA(flash_attention_mma_d128_w4_r2_k32_s3_gqa, 128, 32, 3, 4, 2, true, 2)
+MINFERENCE_FLASH_MMA(flash_attention_mma_d128_w8_r2_k64_s2_gqa, 128, 64, 2, 8, 2, true, 1)

@@ -83,7 +83,7 @@ struct BlockSparseTiles
 
 template <int D, typename Tiles>
 __device__ __forceinline__ void sparse_attention_mma(
-    Tiles tiles, const int* __restrict__ columns, int window,
+    Tiles tiles, const int* __restrict__ columns, int window, int head,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, bf16* __restrict__ o,
     int q_rows, int query_start, int hq, int hkv, float scale_log2)
 {
@@ -99,7 +99,6 @@ __device__ __forceinline__ void sparse_attention_mma(
     bf16* sK = sQ + SparseQueryRows * Stride;
     bf16* sV = sK + SparseStages * SparseKeyTile * Stride;
 
-    const int head = blockIdx.x;
     const int kv_head = head / (hq / hkv);
     const int row0 = blockIdx.y * SparseQueryRows;
     const int warp = threadIdx.x >> 5;
@@ -315,34 +314,36 @@ template <int D>
 __device__ __forceinline__ void vertical_slash_entry(
     const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,
     const int* range_offsets, const int* range_bounds, const long long* range_base,
-    const int* column_offsets, const int* columns, const long long* column_base)
+    const int* column_offsets, const int* columns, const long long* column_base, const int* heads)
 {
-    const int head = blockIdx.x;
-    const long long per_head = (long long)head * (gridDim.y + 1) + blockIdx.y;
+    const int slot = blockIdx.x;
+    const int head = heads != nullptr ? heads[slot] : slot;
+    const long long per_head = (long long)slot * (gridDim.y + 1) + blockIdx.y;
     VerticalSlashTiles tiles;
-    tiles.bounds = range_bounds + 2 * range_base[head];
+    tiles.bounds = range_bounds + 2 * range_base[slot];
     tiles.range = range_offsets[per_head];
     tiles.range_stop = range_offsets[per_head + 1];
     tiles.position = 0;
     tiles.range_end = 0;
     tiles.column = column_offsets[per_head];
     tiles.column_stop = column_offsets[per_head + 1];
-    sparse_attention_mma<D>(tiles, columns + column_base[head], 0, q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
+    sparse_attention_mma<D>(tiles, columns + column_base[slot], 0, head, q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
 }
 
 template <int D>
 __device__ __forceinline__ void block_sparse_entry(
     const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,
-    const int* block_offsets, const int* key_blocks, const long long* block_base)
+    const int* block_offsets, const int* key_blocks, const long long* block_base, const int* heads)
 {
-    const int head = blockIdx.x;
-    const long long per_head = (long long)head * (gridDim.y + 1) + blockIdx.y;
+    const int slot = blockIdx.x;
+    const int head = heads != nullptr ? heads[slot] : slot;
+    const long long per_head = (long long)slot * (gridDim.y + 1) + blockIdx.y;
     BlockSparseTiles tiles;
-    tiles.key_blocks = key_blocks + block_base[head];
+    tiles.key_blocks = key_blocks + block_base[slot];
     tiles.item = block_offsets[per_head];
     tiles.item_stop = block_offsets[per_head + 1];
     tiles.key_length = query_start + q_rows;
-    sparse_attention_mma<D>(tiles, nullptr, 0, q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
+    sparse_attention_mma<D>(tiles, nullptr, 0, head, q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
 }
 
 // A-shape: the sink keys [0, min(init, last + 1)) as causal tiles, then the window keys from
@@ -375,7 +376,7 @@ struct AShapeAllTiles
 template <int D>
 __device__ __forceinline__ void a_shape_entry(
     const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,
-    int init_keys, int local_keys)
+    int init_keys, int local_keys, int head)
 {
     const int first = query_start + (int)blockIdx.y * SparseQueryRows;
     const int last = query_start + min((int)(blockIdx.y + 1) * SparseQueryRows, q_rows) - 1;
@@ -384,29 +385,37 @@ __device__ __forceinline__ void a_shape_entry(
     tiles.window_start = max(init_keys, first - local_keys + 1);
     tiles.window_end = last + 1;
     tiles.position = tiles.sink_end > 0 ? 0 : tiles.window_start;
-    sparse_attention_mma<D>(tiles, nullptr, local_keys, q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
+    sparse_attention_mma<D>(tiles, nullptr, local_keys, head, q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
 }
 
 #define SPARSE_KERNELS(D)                                                                                                                   \
     extern "C" __global__ void __launch_bounds__(SparseThreads) sparse_attention_vs_d##D(                                                  \
         const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,               \
         const int* range_offsets, const int* range_bounds, const long long* range_base,                                                    \
-        const int* column_offsets, const int* columns, const long long* column_base)                                                        \
+        const int* column_offsets, const int* columns, const long long* column_base, const int* heads)                                     \
     {                                                                                                                                       \
         vertical_slash_entry<D>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, range_offsets, range_bounds, range_base,             \
-                                column_offsets, columns, column_base);                                                                      \
+                                column_offsets, columns, column_base, heads);                                                               \
     }                                                                                                                                       \
     extern "C" __global__ void __launch_bounds__(SparseThreads) sparse_attention_bs_d##D(                                                  \
         const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,               \
-        const int* block_offsets, const int* key_blocks, const long long* block_base)                                                      \
+        const int* block_offsets, const int* key_blocks, const long long* block_base, const int* heads)                                    \
     {                                                                                                                                       \
-        block_sparse_entry<D>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, block_offsets, key_blocks, block_base);                \
+        block_sparse_entry<D>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, block_offsets, key_blocks, block_base, heads);         \
     }                                                                                                                                       \
     extern "C" __global__ void __launch_bounds__(SparseThreads) sparse_attention_ashape_d##D(                                              \
         const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,               \
         int init_keys, int local_keys)                                                                                                      \
     {                                                                                                                                       \
-        a_shape_entry<D>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, init_keys, local_keys);                                    \
+        a_shape_entry<D>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, init_keys, local_keys, blockIdx.x);                        \
+    }                                                                                                                                       \
+    /* A-shape over listed heads, each with its own sink and window (slot -> heads[slot]). */                                              \
+    extern "C" __global__ void __launch_bounds__(SparseThreads) sparse_attention_ashape_heads_d##D(                                        \
+        const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,               \
+        const int* heads, const int* init_keys, const int* local_keys)                                                                     \
+    {                                                                                                                                       \
+        const int slot = blockIdx.x;                                                                                                        \
+        a_shape_entry<D>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, init_keys[slot], local_keys[slot], heads[slot]);            \
     }
 
 SPARSE_KERNELS(64)

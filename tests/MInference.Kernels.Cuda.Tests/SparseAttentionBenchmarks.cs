@@ -89,50 +89,10 @@ public sealed class SparseAttentionBenchmarks(CudaFixture fixture)
     /// and 20% log-uniform in [1, N) (draws repeat until the counts are reached).
     /// </summary>
     internal static VerticalSlashSelection RealisticSelection(Random random, int tokens, int verticals, int slashes)
-    {
-        verticals = Math.Min(tokens, verticals);
-        slashes = Math.Min(tokens, slashes);
-        var columns = new SortedSet<int>(Enumerable.Range(0, Math.Min(30, verticals)));
-        while (columns.Count < verticals)
-        {
-            columns.Add(random.Next(tokens));
-        }
-
-        var offsets = new SortedSet<int>(Enumerable.Range(0, Math.Min(100, slashes)));
-        while (offsets.Count < slashes)
-        {
-            var o = random.NextDouble() < 0.8 && tokens > 100
-                ? random.Next(100, Math.Min(8192, tokens))
-                : (int)Math.Min(tokens - 1, Math.Floor(Math.Exp(random.NextDouble() * Math.Log(tokens))));
-            offsets.Add(o);
-        }
-
-        return new VerticalSlashSelection(0, tokens, [.. columns], [.. offsets]);
-    }
+        => RealisticSparseIndex.VerticalSlash(random, tokens, verticals, slashes);
 
     /// <summary>Per query block: its own block, block 0 and random earlier blocks, <paramref name="blocks"/> in all where there are that many.</summary>
-    private static BlockSparseIndex TopBlocks(Random random, int tokens, int blocks)
-    {
-        var queryBlocks = (tokens + SparseSpan.QueryBlock - 1) / SparseSpan.QueryBlock;
-        var offsets = new int[queryBlocks + 1];
-        var chosen = new List<int>(queryBlocks * blocks);
-        var set = new SortedSet<int>();
-        for (var b = 0; b < queryBlocks; b++)
-        {
-            set.Clear();
-            set.Add(b);
-            set.Add(0);
-            while (set.Count < Math.Min(blocks, b + 1))
-            {
-                set.Add(random.Next(b));
-            }
-
-            chosen.AddRange(set);
-            offsets[b + 1] = chosen.Count;
-        }
-
-        return new BlockSparseIndex(0, tokens, offsets, [.. chosen]);
-    }
+    private static BlockSparseIndex TopBlocks(Random random, int tokens, int blocks) => RealisticSparseIndex.BlockSparse(random, tokens, blocks);
 
     private static double VerticalSlashPairs(VerticalSlashBlockIndex index)
     {

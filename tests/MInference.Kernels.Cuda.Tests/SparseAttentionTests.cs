@@ -146,7 +146,7 @@ public sealed class SparseAttentionTests(CudaFixture fixture)
         Assert.Contains("1 heads", error.Message, StringComparison.Ordinal);
     }
 
-    private static (float[] Q, float[] K, float[] V) Inputs(Random random, SparseSpan span)
+    internal static (float[] Q, float[] K, float[] V) Inputs(Random random, SparseSpan span)
     {
         var q = RoundToBFloat16(RandomValues(random, (long)span.SpanLength * span.QueryStride, 2f));
         var k = RoundToBFloat16(RandomValues(random, (long)span.KeyLength * span.KeyValueStride, 2f));
@@ -155,7 +155,7 @@ public sealed class SparseAttentionTests(CudaFixture fixture)
     }
 
     /// <summary>Uploads the inputs (caches 19 NaN rows longer than the keys in use), poisons the output, runs, downloads.</summary>
-    private static float[] RunGpu(CudaBackend backend, SparseSpan span, float[] q, float[] k, float[] v, Action<AttentionArguments> run)
+    internal static float[] RunGpu(CudaBackend backend, SparseSpan span, float[] q, float[] k, float[] v, Action<AttentionArguments> run)
     {
         using var query = backend.Upload(q, span.SpanLength, span.QueryStride);
         using var keyCache = PoisonedCache(backend, k, span.KeyLength, span.KeyValueStride);
@@ -178,7 +178,7 @@ public sealed class SparseAttentionTests(CudaFixture fixture)
     }
 
     /// <summary>Offset 0 plus up to <paramref name="offsets"/> - 1 random offsets; up to <paramref name="columns"/> random columns.</summary>
-    private static VerticalSlashSelection RandomSelection(Random random, SparseSpan span, int columns, int offsets)
+    internal static VerticalSlashSelection RandomSelection(Random random, SparseSpan span, int columns, int offsets)
     {
         var keyLength = span.KeyLength;
         var chosenOffsets = new SortedSet<int> { 0 };
@@ -197,7 +197,7 @@ public sealed class SparseAttentionTests(CudaFixture fixture)
     }
 
     /// <summary>Per query block: the key blocks holding its own positions, and each earlier block with probability <paramref name="density"/>.</summary>
-    private static BlockSparseIndex RandomBlocks(Random random, SparseSpan span, double density)
+    internal static BlockSparseIndex RandomBlocks(Random random, SparseSpan span, double density)
     {
         var offsets = new int[span.QueryBlocks + 1];
         var blocks = new List<int>();

@@ -31,6 +31,8 @@ public static class BenchCommands
         var bench = new Command("bench", "Benchmarks: print a table, optionally write JSON");
         bench.Subcommands.Add(CreateCpu());
         bench.Subcommands.Add(SparseBenchCommand.Create());
+        bench.Subcommands.Add(AttentionBenchCommand.Create());
+        bench.Subcommands.Add(PrefillBenchCommand.Create());
         return bench;
     }
 

@@ -2,8 +2,12 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using MInference.Engine;
+using MInference.Kernels.Backends;
 using MInference.Kernels.Cpu;
+using MInference.Kernels.Cuda;
+using MInference.Kernels.Cuda.Interop;
 using MInference.Shared.Generation;
 using MInference.Shared.Models;
 using MInference.Shared.Patterns;
@@ -47,14 +51,19 @@ public static class RunCommand
         var threads = new Option<int>("--threads") { Description = "Worker threads of the CPU backend", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cache = new Option<DirectoryInfo>("--cache") { Description = "Where generated models are kept", DefaultValueFactory = _ => new DirectoryInfo(DefaultCacheDirectory()) };
         var direct = new Option<bool>("--direct") { Description = "Run the model in this process without the embedded Orleans cluster" };
+        var device = new Option<ComputeDevice>("--device")
+        {
+            Description = "With --direct: auto (CUDA when a GPU and the kernels' fatbin are present, else CPU), cpu or cuda",
+            DefaultValueFactory = _ => ComputeDevice.Auto,
+        };
         var config = new Option<FileInfo?>("--config") { Description = "Per-head sparse pattern config (our JSON, e.g. from `minference search`); default: dense. With --direct" };
         var command = new Command("run", "Pre-fill a long generated document on the embedded default (tiny model, CPU) and print the next-token prediction")
         {
-            model, tokens, chunk, threads, cache, direct, config,
+            model, tokens, chunk, threads, cache, direct, device, config,
         };
         command.SetAction((parse, cancellationToken) => parse.GetValue(config) is { } configFile
             ? Task.FromResult(parse.GetValue(direct)
-                ? CommandErrors.Run(() => Run(parse.GetValue(model), parse.GetValue(tokens), parse.GetValue(chunk), parse.GetValue(threads), parse.GetValue(cache)!, configFile, cancellationToken))
+                ? CommandErrors.Run(() => Run(parse.GetValue(model), parse.GetValue(tokens), parse.GetValue(chunk), parse.GetValue(threads), parse.GetValue(cache)!, parse.GetValue(device), configFile, cancellationToken))
                 : CommandErrors.Report(new CommandUsageException("--config runs with --direct: the embedded cluster path does not pass pattern configs to its stages yet")))
             : !parse.GetValue(direct)
             ? EmbeddedClusterRun.RunAsync(
@@ -70,6 +79,7 @@ public static class RunCommand
             parse.GetValue(chunk),
             parse.GetValue(threads),
             parse.GetValue(cache)!,
+            parse.GetValue(device),
             null,
             cancellationToken)));
         return command;
@@ -161,7 +171,8 @@ public static class RunCommand
     /// <summary>The model directory's own tokenizer: our byte-level one for generated models, else its tokenizer.json.</summary>
     internal static ITextTokenizer OpenTokenizer(string modelDirectory) => TokenizerLoader.Load(modelDirectory);
 
-    private static int Run(DirectoryInfo? model, int tokenCount, int chunkTokens, int threads, DirectoryInfo cache, FileInfo? configFile, CancellationToken cancellationToken)
+    private static int Run(
+        DirectoryInfo? model, int tokenCount, int chunkTokens, int threads, DirectoryInfo cache, ComputeDevice device, FileInfo? configFile, CancellationToken cancellationToken)
     {
         if (tokenCount < 1 || chunkTokens < 1 || threads < 1)
         {
@@ -175,7 +186,20 @@ public static class RunCommand
 
         var loadWatch = Stopwatch.StartNew();
         using var weights = SafetensorsModelWeights.Open(directory);
-        using var backend = new CpuBackend(new CpuBackendOptions { MaxDegreeOfParallelism = threads });
+        using var loggers = LoggerFactory.Create(builder => builder.AddSimpleConsole(o => o.SingleLine = true));
+        IComputeBackend opened;
+        try
+        {
+            opened = ComputeBackendFactory.Create(
+                device, loggers.CreateLogger("MInference.Backend"), cpuOptions: new CpuBackendOptions { MaxDegreeOfParallelism = threads }).Backend;
+        }
+        catch (CudaException e)
+        {
+            Console.Error.WriteLine($"error: --device {device.ToString().ToLowerInvariant()}: {e.Message}");
+            return CommandErrors.BadInput;
+        }
+
+        using var backend = opened;
         var spec = weights.Spec;
         var patterns = configFile is null ? null : PatternConfigJson.Load(configFile.FullName);
         patterns?.EnsureFits(spec.LayerCount, spec.QueryHeadCount, directory);

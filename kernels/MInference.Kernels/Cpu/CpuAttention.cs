@@ -86,6 +86,10 @@ internal static unsafe class CpuAttention
                 return scratch;
             },
             _ => { });
+
+        // The kernels only hold a raw pointer to the transposed keys: without this the pinned array is
+        // unreachable after the pointer is taken, and a gen-2 GC during the loop frees it under them.
+        GC.KeepAlive(transposed);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -1,26 +1,40 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MInference.Shared.Contracts;
 
 namespace MInference.Silo.Hosting;
 
-/// <summary>Reports this silo's devices (and configured models) to the coordinator once the silo is active; withdraws them on stop.</summary>
-internal sealed class DeviceRegistrar(
+/// <summary>
+/// Reports this silo's devices (and configured models) to the coordinator once the silo is active;
+/// withdraws them first thing on stop, so no new plan uses them while <see cref="SiloDrainer"/> waits.
+/// </summary>
+internal sealed partial class DeviceRegistrar(
     IGrainFactory grains,
     ILocalSiloDetails silo,
     IDeviceDiscovery discovery,
-    IOptions<MInferenceSiloOptions> options) : ILifecycleParticipant<ISiloLifecycle>
+    IOptions<MInferenceSiloOptions> options,
+    ILogger<DeviceRegistrar> logger) : ILifecycleParticipant<ISiloLifecycle>
 {
+    /// <summary>Just after Active: starts once grains can be called, stops before the drain.</summary>
+    public const int LifecycleStage = ServiceLifecycleStage.Active + 1;
+
+    /// <summary>Logged when the silo can take work; scripts and the process tests wait for it.</summary>
+    public const string ReadyMarker = "is ready with";
+
     public void Participate(ISiloLifecycle lifecycle)
-        => lifecycle.Subscribe(nameof(DeviceRegistrar), ServiceLifecycleStage.Active, StartAsync, StopAsync);
+        => lifecycle.Subscribe(nameof(DeviceRegistrar), LifecycleStage, StartAsync, StopAsync);
 
     private async Task StartAsync(CancellationToken cancellationToken)
     {
         var coordinator = grains.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey);
-        await coordinator.RegisterDevicesAsync(silo.Name, discovery.Discover(silo.Name)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var devices = discovery.Discover(silo.Name);
+        await coordinator.RegisterDevicesAsync(silo.Name, devices).WaitAsync(cancellationToken).ConfigureAwait(false);
         foreach (var (id, directory) in options.Value.Models)
         {
             await coordinator.RegisterModelAsync(id, directory).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+
+        LogReady(logger, silo.Name, devices.Count, options.Value.Models.Count, silo.GatewayAddress);
     }
 
     private async Task StopAsync(CancellationToken cancellationToken)
@@ -28,11 +42,22 @@ internal sealed class DeviceRegistrar(
         try
         {
             await grains.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey).UnregisterSiloAsync(silo.Name).WaitAsync(cancellationToken).ConfigureAwait(false);
+            LogWithdrawn(logger, silo.Name);
         }
 #pragma warning disable CA1031 // The coordinator may be gone with the cluster; stopping must go on.
-        catch (Exception)
+        catch (Exception e)
 #pragma warning restore CA1031
         {
+            LogWithdrawFailed(logger, silo.Name, e.Message);
         }
     }
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "MInference silo {SiloName} " + ReadyMarker + " {Devices} device(s) and {Models} configured model(s); gateway {Gateway}")]
+    private static partial void LogReady(ILogger logger, string siloName, int devices, int models, SiloAddress? gateway);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "MInference silo {SiloName} withdrew its devices: no new job is planned onto them")]
+    private static partial void LogWithdrawn(ILogger logger, string siloName);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "MInference silo {SiloName} could not withdraw its devices from the coordinator: {Reason}")]
+    private static partial void LogWithdrawFailed(ILogger logger, string siloName, string reason);
 }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using MInference.Silo.Grains;
 using MInference.Silo.Placement;
+using Orleans.Storage;
 
 namespace MInference.Silo.Hosting;
 
@@ -29,12 +30,26 @@ public static class MInferenceSiloBuilderExtensions
 
         options.ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<MInferenceSiloOptions>, MInferenceSiloOptionsValidator>();
-        builder.Services.TryAddSingleton<IDeviceDiscovery, CpuDeviceDiscovery>();
+        builder.Services.TryAddSingleton<IDeviceDiscovery, HostDeviceDiscovery>();
         builder.Services.TryAddSingleton<IJobChunkGate, OpenJobChunkGate>();
         builder.Services.AddMInferenceExecution(configuration);
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, DeviceRegistrar>();
+        builder.Services.TryAddSingleton<IInFlightWork, DeviceWorkerInFlightWork>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloDrainer>();
         builder.Services.AddPlacementDirector<StagePlacementStrategy, StagePlacementDirector>();
-        builder.AddMemoryGrainStorage(JobStorageName);
+
+        // Deployments register Redis for both first (UseMInferenceHosting); embedded and dev mode keep them in memory.
+        if (!builder.Services.Any(d => d.IsKeyedService && d.ServiceType == typeof(IGrainStorage) && Equals(d.ServiceKey, JobStorageName)))
+        {
+            builder.AddMemoryGrainStorage(JobStorageName);
+        }
+
+        if (!builder.Services.Any(d => d.ServiceType == typeof(IReminderTable)))
+        {
+            builder.UseInMemoryReminderService();
+        }
+
         return builder;
     }
 }

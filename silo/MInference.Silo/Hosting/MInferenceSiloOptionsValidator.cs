@@ -10,7 +10,7 @@ internal sealed class MInferenceSiloOptionsValidator : IValidateOptions<MInferen
     private const int MaxCpuDevices = 256;
 
     /// <summary>Longest drain allowed: past it a rolling upgrade of many silos stalls for too long.</summary>
-    private static readonly TimeSpan MaxDrainTimeout = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan _maxDrainTimeout = TimeSpan.FromMinutes(10);
 
     public ValidateOptionsResult Validate(string? name, MInferenceSiloOptions options)
     {
@@ -60,9 +60,9 @@ internal sealed class MInferenceSiloOptionsValidator : IValidateOptions<MInferen
 
         CheckClustering(failures, options);
 
-        if (options.DrainTimeout < TimeSpan.Zero || options.DrainTimeout > MaxDrainTimeout)
+        if (options.DrainTimeout < TimeSpan.Zero || options.DrainTimeout > _maxDrainTimeout)
         {
-            failures.Add($"{s}:DrainTimeout is {options.DrainTimeout}; it must be between 00:00:00 and {MaxDrainTimeout}");
+            failures.Add($"{s}:DrainTimeout is {options.DrainTimeout}; it must be between 00:00:00 and {_maxDrainTimeout}");
         }
 
         if (options.DashboardEnabled)

@@ -22,7 +22,8 @@ internal static class EmbeddedClusterRun
 
     public const string ModelId = "default";
 
-    public static async Task<int> RunAsync(DirectoryInfo? model, int tokenCount, int chunkTokens, int threads, DirectoryInfo cache, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(
+        DirectoryInfo? model, int tokenCount, int chunkTokens, int threads, DirectoryInfo cache, FileInfo? patternConfig, CancellationToken cancellationToken)
     {
         if (tokenCount < 1 || chunkTokens < 1 || threads < 1)
         {
@@ -33,6 +34,8 @@ internal static class EmbeddedClusterRun
         var directory = model?.FullName ?? RunCommand.EnsureGeneratedModel(cache.FullName, ModelShapes.Tiny, RunCommand.DefaultModelSeed, cancellationToken);
         var tokenizer = RunCommand.OpenTokenizer(directory);
         var document = RunCommand.BuildDocument(tokenizer, tokenCount);
+        // The job carries the config's JSON; the coordinator validates it against the model at submission.
+        var patterns = patternConfig is null ? null : await File.ReadAllTextAsync(patternConfig.FullName, cancellationToken);
 
         await using var cluster = await StartAsync(threads, tokenCount, chunkTokens, cancellationToken);
         var client = cluster.Client;
@@ -41,7 +44,7 @@ internal static class EmbeddedClusterRun
             $"[bold]{Markup.Escape(registered.Architecture)}[/] {registered.LayerCount} layers from [grey]{Markup.Escape(directory)}[/] on an embedded cluster (silo '{SiloName}', 1 CPU device, {threads} threads)");
         AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"document: {document.Length} tokens in chunks of {chunkTokens}"));
         var jobId = "run-" + Guid.NewGuid().ToString("N");
-        await client.SubmitAsync(jobId, new JobSubmission(ModelId, document, chunkTokens, RunCommand.TopTokens), cancellationToken);
+        await client.SubmitAsync(jobId, new JobSubmission(ModelId, document, chunkTokens, RunCommand.TopTokens, PatternConfig: patterns), cancellationToken);
         var final = await JobConsole.WatchAsync(client, jobId, cancellationToken);
         return await JobConsole.PrintOutcomeAsync(client, final, tokenizer, cancellationToken);
     }

@@ -56,32 +56,29 @@ public static class RunCommand
             Description = "With --direct: auto (CUDA when a GPU and the kernels' fatbin are present, else CPU), cpu or cuda",
             DefaultValueFactory = _ => ComputeDevice.Auto,
         };
-        var config = new Option<FileInfo?>("--config") { Description = "Per-head sparse pattern config (our JSON, e.g. from `minference search`); default: dense. With --direct" };
+        var config = new Option<FileInfo?>("--config") { Description = "Per-head sparse pattern config (our JSON, e.g. from `minference search`); default: dense" };
         var command = new Command("run", "Pre-fill a long generated document on the embedded default (tiny model, CPU) and print the next-token prediction")
         {
             model, tokens, chunk, threads, cache, direct, device, config,
         };
-        command.SetAction((parse, cancellationToken) => parse.GetValue(config) is { } configFile
-            ? Task.FromResult(parse.GetValue(direct)
-                ? CommandErrors.Run(() => Run(parse.GetValue(model), parse.GetValue(tokens), parse.GetValue(chunk), parse.GetValue(threads), parse.GetValue(cache)!, parse.GetValue(device), configFile, cancellationToken))
-                : CommandErrors.Report(new CommandUsageException("--config runs with --direct: the embedded cluster path does not pass pattern configs to its stages yet")))
-            : !parse.GetValue(direct)
-            ? EmbeddedClusterRun.RunAsync(
+        command.SetAction((parse, cancellationToken) => !parse.GetValue(direct)
+            ? ClusterConnection.RunAsync(() => EmbeddedClusterRun.RunAsync(
                 parse.GetValue(model),
                 parse.GetValue(tokens),
                 parse.GetValue(chunk),
                 parse.GetValue(threads),
                 parse.GetValue(cache)!,
-                cancellationToken)
-            : Task.FromResult(Run(
-            parse.GetValue(model),
-            parse.GetValue(tokens),
-            parse.GetValue(chunk),
-            parse.GetValue(threads),
-            parse.GetValue(cache)!,
-            parse.GetValue(device),
-            null,
-            cancellationToken)));
+                parse.GetValue(config),
+                cancellationToken))
+            : Task.FromResult(CommandErrors.Run(() => Run(
+                parse.GetValue(model),
+                parse.GetValue(tokens),
+                parse.GetValue(chunk),
+                parse.GetValue(threads),
+                parse.GetValue(cache)!,
+                parse.GetValue(device),
+                parse.GetValue(config),
+                cancellationToken))));
         return command;
     }
 

@@ -334,6 +334,7 @@ public static class ClusterBenchCommand
                 if (deadline.Elapsed > nextAnnouncement)
                 {
                     nextAnnouncement += _announceAgainAfter;
+                    AnsiConsole.MarkupLine($"[yellow]devices of {Markup.Escape(string.Join(", ", missing))} not registered after {deadline.Elapsed.TotalSeconds:F0} s; announcing them again[/]");
                     foreach (var name in missing)
                     {
                         var host = hosts[names.IndexOf(name)];

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
+using StackExchange.Redis;
 
 namespace MInference.Client;
 
@@ -22,6 +23,7 @@ public sealed class MInferenceClientBuilder
     private int _gatewayPort = DefaultGatewayPort;
     private string? _clusterId;
     private string? _serviceId;
+    private ConfigurationOptions? _redis;
 
     /// <summary>Connect to a silo on this machine (localhost clustering) through its gateway port.</summary>
     public MInferenceClientBuilder UseLocalhostGateway(int gatewayPort = DefaultGatewayPort)
@@ -29,6 +31,7 @@ public sealed class MInferenceClientBuilder
         CheckPort(gatewayPort);
         _host = null;
         _gatewayPort = gatewayPort;
+        _redis = null;
         return this;
     }
 
@@ -39,6 +42,41 @@ public sealed class MInferenceClientBuilder
         CheckPort(gatewayPort);
         _host = host;
         _gatewayPort = gatewayPort;
+        _redis = null;
+        return this;
+    }
+
+    /// <summary>
+    /// Find the gateways through Orleans' Redis clustering: the silos of a deployment with
+    /// <c>MInference:Clustering=Redis</c> publish their gateway endpoints in Redis under the cluster id, so a
+    /// client needs only the Redis connection and the same ids as the silos (<c>MInference:ClusterId</c>,
+    /// <c>MInference:ServiceId</c>; both "default" unless the deployment set them). Replaces a gateway set before.
+    /// </summary>
+    /// <param name="connectionString">StackExchange.Redis configuration: <c>host:port[,password=...]</c>.</param>
+    /// <param name="clusterId">The silos' <c>MInference:ClusterId</c>.</param>
+    /// <param name="serviceId">The silos' <c>MInference:ServiceId</c>.</param>
+    public MInferenceClientBuilder UseRedisClustering(string connectionString, string clusterId, string serviceId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        ConfigurationOptions parsed;
+        try
+        {
+            parsed = ConfigurationOptions.Parse(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            // The message may echo the string, and with it a password: name only what is wrong.
+            throw new ArgumentException($"the Redis connection string is not a StackExchange.Redis configuration: {e.GetType().Name}", nameof(connectionString), e);
+        }
+
+        if (parsed.EndPoints.Count == 0)
+        {
+            throw new ArgumentException("the Redis connection string names no host:port endpoint", nameof(connectionString));
+        }
+
+        UseClusterId(clusterId, serviceId);
+        _redis = parsed;
+        _host = null;
         return this;
     }
 
@@ -55,13 +93,19 @@ public sealed class MInferenceClientBuilder
     /// <summary>Starts the Orleans client and connects; throws <see cref="ClusterUnavailableException"/> when no gateway answers.</summary>
     public async Task<MInferenceClient> ConnectAsync(CancellationToken cancellationToken = default)
     {
-        var gateway = _host is null ? $"localhost:{_gatewayPort}" : $"{_host}:{_gatewayPort}";
-        IPEndPoint[] endpoints;
+        var redis = _redis;
+        var gateway = redis is not null
+            ? $"the gateways listed in Redis {string.Join(",", redis.EndPoints.Select(e => e.ToString()))}"
+            : _host is null ? $"localhost:{_gatewayPort}" : $"{_host}:{_gatewayPort}";
+        IPEndPoint[] endpoints = [];
         try
         {
-            endpoints = _host is null
-                ? [new IPEndPoint(IPAddress.Loopback, _gatewayPort)]
-                : [.. (await Dns.GetHostAddressesAsync(_host, cancellationToken).ConfigureAwait(false)).Select(a => new IPEndPoint(a, _gatewayPort))];
+            if (redis is null)
+            {
+                endpoints = _host is null
+                    ? [new IPEndPoint(IPAddress.Loopback, _gatewayPort)]
+                    : [.. (await Dns.GetHostAddressesAsync(_host, cancellationToken).ConfigureAwait(false)).Select(a => new IPEndPoint(a, _gatewayPort))];
+            }
         }
         catch (SocketException e)
         {
@@ -76,8 +120,17 @@ public sealed class MInferenceClientBuilder
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         builder.UseOrleansClient(client =>
         {
-            client.UseStaticClustering(endpoints)
-                .UseConnectionRetryFilter(new BoundedConnectionRetryFilter(ConnectAttempts, _connectRetryDelay));
+            if (redis is not null)
+            {
+                // A copy per client: StackExchange.Redis keeps state on the options it connects with.
+                client.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
+            }
+            else
+            {
+                client.UseStaticClustering(endpoints);
+            }
+
+            client.UseConnectionRetryFilter(new BoundedConnectionRetryFilter(ConnectAttempts, _connectRetryDelay));
             if (_clusterId is not null && _serviceId is not null)
             {
                 client.Configure<ClusterOptions>(o =>

@@ -1,6 +1,8 @@
 using System.Net;
 using Microsoft.Extensions.Hosting;
 using MInference.Client;
+using Orleans.Configuration;
+using StackExchange.Redis;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -30,6 +32,31 @@ public static class MInferenceClientServiceCollectionExtensions
         services.AddOrleansClient(client =>
         {
             client.UseStaticClustering([.. gateways]);
+            configure?.Invoke(client);
+        });
+        return services.AddMInferenceClient();
+    }
+
+    /// <summary>
+    /// Registers an Orleans client that finds the gateways of a Redis-clustered deployment in Redis (the
+    /// host's start connects it) and a singleton <see cref="MInferenceClient"/> over it. The ids must be the
+    /// silos' <c>MInference:ClusterId</c> and <c>MInference:ServiceId</c>.
+    /// </summary>
+    public static IServiceCollection AddMInferenceRedisClient(this IServiceCollection services, string redisConnectionString, string clusterId, string serviceId, Action<IClientBuilder>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrWhiteSpace(redisConnectionString);
+        ArgumentException.ThrowIfNullOrWhiteSpace(clusterId);
+        ArgumentException.ThrowIfNullOrWhiteSpace(serviceId);
+        var redis = ConfigurationOptions.Parse(redisConnectionString);
+        services.AddOrleansClient(client =>
+        {
+            client.UseRedisClustering(o => o.ConfigurationOptions = redis)
+                .Configure<ClusterOptions>(o =>
+                {
+                    o.ClusterId = clusterId;
+                    o.ServiceId = serviceId;
+                });
             configure?.Invoke(client);
         });
         return services.AddMInferenceClient();

@@ -33,6 +33,7 @@ public static class BenchCommands
         bench.Subcommands.Add(SparseBenchCommand.Create());
         bench.Subcommands.Add(AttentionBenchCommand.Create());
         bench.Subcommands.Add(PrefillBenchCommand.Create());
+        bench.Subcommands.Add(ClusterBenchCommand.Create());
         return bench;
     }
 

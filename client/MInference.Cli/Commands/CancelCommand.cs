@@ -8,11 +8,12 @@ public static class CancelCommand
     public static Command Create()
     {
         var job = new Argument<string>("job") { Description = "Job id" };
-        var gateway = ClusterConnection.CreateGatewayOption();
-        var command = new Command("cancel", "Cancel a queued or running job") { job, gateway };
+        var target = new ClusterTargetOptions();
+        var command = new Command("cancel", "Cancel a queued or running job") { job };
+        target.AddTo(command);
         command.SetAction((parse, cancellationToken) => ClusterConnection.RunAsync(async () =>
         {
-            await using var client = await ClusterConnection.ConnectAsync(parse.GetValue(gateway)!, cancellationToken);
+            await using var client = await target.Read(parse).ConnectAsync(cancellationToken);
             await client.CancelAsync(parse.GetValue(job)!, cancellationToken);
             var final = await client.WatchAsync(parse.GetValue(job)!, cancellationToken).LastAsync(cancellationToken);
             StatusCommand.Print(final);

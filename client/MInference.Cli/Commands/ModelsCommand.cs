@@ -9,11 +9,12 @@ public static class ModelsCommand
 {
     public static Command Create()
     {
-        var gateway = ClusterConnection.CreateGatewayOption();
-        var command = new Command("models", "List the cluster's registered models and devices") { gateway };
+        var target = new ClusterTargetOptions();
+        var command = new Command("models", "List the cluster's registered models and devices");
+        target.AddTo(command);
         command.SetAction((parse, cancellationToken) => ClusterConnection.RunAsync(async () =>
         {
-            await using var client = await ClusterConnection.ConnectAsync(parse.GetValue(gateway)!, cancellationToken);
+            await using var client = await target.Read(parse).ConnectAsync(cancellationToken);
             var models = await client.GetModelsAsync(cancellationToken);
             var devices = await client.GetDevicesAsync(cancellationToken);
             var modelTable = new Table().AddColumns("model id", "architecture", "layers", "vocabulary", "directory");

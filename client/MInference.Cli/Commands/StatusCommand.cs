@@ -11,11 +11,12 @@ public static class StatusCommand
     public static Command Create()
     {
         var job = new Argument<string>("job") { Description = "Job id" };
-        var gateway = ClusterConnection.CreateGatewayOption();
-        var command = new Command("status", "Show a job's state, progress, attempts and stages") { job, gateway };
+        var target = new ClusterTargetOptions();
+        var command = new Command("status", "Show a job's state, progress, attempts and stages") { job };
+        target.AddTo(command);
         command.SetAction((parse, cancellationToken) => ClusterConnection.RunAsync(async () =>
         {
-            await using var client = await ClusterConnection.ConnectAsync(parse.GetValue(gateway)!, cancellationToken);
+            await using var client = await target.Read(parse).ConnectAsync(cancellationToken);
             var progress = await client.GetProgressAsync(parse.GetValue(job)!, cancellationToken);
             Print(progress);
             return progress.State == JobState.Unknown ? CommandErrors.BadInput : 0;

@@ -28,14 +28,15 @@ public static class SubmitCommand
         var patterns = new Option<string?>("--patterns") { Description = "Sparse patterns: a pattern config JSON file, or 'dense' (default: the config registered for the model, else dense)" };
         var jobId = new Option<string?>("--job-id") { Description = "Client-chosen job id (a batch uses it as the prefix of its documents' ids); submitting again with the same id and document is idempotent" };
         var concurrency = new Option<int>("--concurrency") { Description = "Batch documents in flight at once", DefaultValueFactory = _ => MInferenceClient.DefaultBatchConcurrency };
-        var gateway = ClusterConnection.CreateGatewayOption();
-        var embedded = new Option<bool>("--embedded") { Description = "Run on a single-silo cluster hosted in this process instead of --gateway" };
+        var target = new ClusterTargetOptions();
+        var embedded = new Option<bool>("--embedded") { Description = "Run on a single-silo cluster hosted in this process instead of --gateway or --redis" };
         var threads = new Option<int>("--threads") { Description = "CPU threads of the embedded cluster's device", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cache = new Option<DirectoryInfo>("--cache") { Description = "Where generated models are kept", DefaultValueFactory = _ => new DirectoryInfo(RunCommand.DefaultCacheDirectory()) };
         var command = new Command("submit", "Submit a document, or a folder of documents as a batch, to a running or embedded cluster")
         {
-            path, model, modelId, tokens, chunk, dynamic, stages, patterns, jobId, concurrency, gateway, embedded, threads, cache,
+            path, model, modelId, tokens, chunk, dynamic, stages, patterns, jobId, concurrency, embedded, threads, cache,
         };
+        target.AddTo(command);
         command.SetAction((parse, cancellationToken) => ClusterConnection.RunAsync(() => SubmitAsync(
             new Settings(
                 parse.GetValue(path),
@@ -48,7 +49,7 @@ public static class SubmitCommand
                 parse.GetValue(patterns),
                 parse.GetValue(jobId),
                 parse.GetValue(concurrency),
-                parse.GetValue(gateway)!,
+                target.Read(parse),
                 parse.GetValue(embedded),
                 parse.GetValue(threads),
                 parse.GetValue(cache)!),
@@ -83,7 +84,7 @@ public static class SubmitCommand
         }
         else
         {
-            client = await ClusterConnection.ConnectAsync(settings.Gateway, cancellationToken);
+            client = await settings.Target.ConnectAsync(cancellationToken);
         }
 
         try
@@ -193,7 +194,7 @@ public static class SubmitCommand
         string? Patterns,
         string? JobId,
         int Concurrency,
-        string Gateway,
+        ClusterTarget Target,
         bool Embedded,
         int Threads,
         DirectoryInfo Cache);

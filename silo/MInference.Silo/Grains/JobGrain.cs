@@ -250,7 +250,7 @@ internal sealed partial class JobGrain(
                 State.Attempts++;
                 State.ProcessedTokens = 0;
                 State.ChunksDone = 0;
-                var plan = await PlanAsync(coordinator, submission, avoid);
+                var plan = await PlanAsync(coordinator, submission, avoid, cancellationToken);
                 State.Plan = plan;
                 if (State.State != JobState.Running)
                 {
@@ -337,8 +337,42 @@ internal sealed partial class JobGrain(
         LogFinished(jobId, outcome, State.Attempts, watch.Elapsed.TotalMilliseconds, error);
     }
 
+    /// <summary>
+    /// A replica for the job. A re-plan follows a lost silo, which may have held the coordinator: until
+    /// membership declares that silo dead the coordinator is unreachable, and its new activation knows the
+    /// models and devices only once the surviving silos registered them again (see
+    /// <see cref="DeviceRegistrar"/>). So a re-plan that fails that way is tried again for up to
+    /// <see cref="ReplanPatience"/>; the first plan is not (the submission was just validated against it).
+    /// </summary>
+    private async Task<PipelinePlan> PlanAsync(ICoordinatorGrain coordinator, JobSubmission submission, List<string> avoid, CancellationToken cancellationToken)
+    {
+        if (State.Attempts <= 1)
+        {
+            return await PlanOnceAsync(coordinator, submission, avoid);
+        }
+
+        var waited = Stopwatch.StartNew();
+        for (var tries = 1; ; tries++)
+        {
+            try
+            {
+                return await PlanOnceAsync(coordinator, submission, avoid);
+            }
+            catch (Exception e) when (waited.Elapsed < ReplanPatience && (e is ArgumentException or PlanDoesNotFitException || IsRecoverable(e)))
+            {
+                LogReplanWaiting(JobId, tries, e.Message);
+                await Task.Delay(ReplanBackoff, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>How long a re-plan waits for the coordinator to be reachable and to know the model and devices again.</summary>
+    private static readonly TimeSpan ReplanPatience = TimeSpan.FromSeconds(45);
+
+    private static readonly TimeSpan ReplanBackoff = TimeSpan.FromSeconds(1);
+
     /// <summary>A replica for the job, avoiding suspect silos when the rest can still hold the model.</summary>
-    private async Task<PipelinePlan> PlanAsync(ICoordinatorGrain coordinator, JobSubmission submission, List<string> avoid)
+    private async Task<PipelinePlan> PlanOnceAsync(ICoordinatorGrain coordinator, JobSubmission submission, List<string> avoid)
     {
         var request = new PlanRequest(submission.ModelId, submission.TokenIds.Length, submission.ChunkTokens, submission.StageCount, JobId, avoid.Count == 0 ? null : [.. avoid]);
         try
@@ -566,6 +600,9 @@ internal sealed partial class JobGrain(
 
     [LoggerMessage(EventId = 4307, Level = LogLevel.Warning, Message = "Job {JobId} deactivated while running ({Reason}); the next activation resumes it")]
     private partial void LogDeactivatedWhileRunning(string jobId, string reason);
+
+    [LoggerMessage(EventId = 4309, Level = LogLevel.Information, Message = "Job {JobId} re-plan try {Try} failed, waiting for the coordinator to know the cluster again: {Problem}")]
+    private partial void LogReplanWaiting(string jobId, int @try, string problem);
 
     [LoggerMessage(EventId = 4306, Level = LogLevel.Debug, Message = "Job {JobId} could not release stage {StageKey}: {Problem}")]
     private partial void LogReleaseFailed(string jobId, string stageKey, string problem);

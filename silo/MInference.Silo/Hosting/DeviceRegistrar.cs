@@ -5,16 +5,23 @@ using MInference.Shared.Contracts;
 namespace MInference.Silo.Hosting;
 
 /// <summary>
-/// Reports this silo's devices (and configured models) to the coordinator once the silo is active;
-/// withdraws them first thing on stop, so no new plan uses them while <see cref="SiloDrainer"/> waits.
+/// Reports this silo's devices (and configured models) to the coordinator once the silo is active, and
+/// again whenever another silo dies: the coordinator keeps its registry in memory, so one that lived on
+/// the dead silo comes back empty and learns the survivors' devices only from them. Withdraws them first
+/// thing on stop, so no new plan uses them while <see cref="SiloDrainer"/> waits.
 /// </summary>
 internal sealed partial class DeviceRegistrar(
     IGrainFactory grains,
     ILocalSiloDetails silo,
     IDeviceDiscovery discovery,
+    IClusterMembershipService membership,
     IOptions<MInferenceSiloOptions> options,
-    ILogger<DeviceRegistrar> logger) : ILifecycleParticipant<ISiloLifecycle>
+    ILogger<DeviceRegistrar> logger) : ILifecycleParticipant<ISiloLifecycle>, IDisposable
 {
+    private readonly CancellationTokenSource _stopping = new();
+    private IReadOnlyList<DeviceDescriptor>? _devices;
+    private Task? _watch;
+
     /// <summary>Just after Active: starts once grains can be called, stops before the drain.</summary>
     public const int LifecycleStage = ServiceLifecycleStage.Active + 1;
 
@@ -26,19 +33,63 @@ internal sealed partial class DeviceRegistrar(
 
     private async Task StartAsync(CancellationToken cancellationToken)
     {
+        var devices = _devices = discovery.Discover(silo.Name);
+        await RegisterAsync(devices, cancellationToken).ConfigureAwait(false);
+        LogReady(logger, silo.Name, devices.Count, options.Value.Models.Count, silo.GatewayAddress);
+        _watch = Task.Run(() => ReregisterOnSiloDeathAsync(_stopping.Token), CancellationToken.None);
+    }
+
+    private async Task RegisterAsync(IReadOnlyList<DeviceDescriptor> devices, CancellationToken cancellationToken)
+    {
         var coordinator = grains.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey);
-        var devices = discovery.Discover(silo.Name);
         await coordinator.RegisterDevicesAsync(silo.Name, devices).WaitAsync(cancellationToken).ConfigureAwait(false);
         foreach (var (id, directory) in options.Value.Models)
         {
             await coordinator.RegisterModelAsync(id, directory).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        LogReady(logger, silo.Name, devices.Count, options.Value.Models.Count, silo.GatewayAddress);
     }
+
+    /// <summary>Registers again each time membership declares another silo dead (registration is idempotent).</summary>
+    private async Task ReregisterOnSiloDeathAsync(CancellationToken cancellationToken)
+    {
+        var dead = new HashSet<SiloAddress>(membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead).Select(m => m.SiloAddress));
+        try
+        {
+            await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                var died = snapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead && dead.Add(m.SiloAddress)).ToList();
+                if (died.Count == 0 || _devices is not { } devices)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    await RegisterAsync(devices, cancellationToken).ConfigureAwait(false);
+                    var names = string.Join(", ", died.Select(m => m.Name));
+                    LogReregistered(logger, silo.Name, names);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    LogReregisterFailed(logger, silo.Name, e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    public void Dispose() => _stopping.Dispose();
 
     private async Task StopAsync(CancellationToken cancellationToken)
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_watch is { } watch)
+        {
+            await watch.ConfigureAwait(false);
+        }
+
         try
         {
             await grains.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey).UnregisterSiloAsync(silo.Name).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -57,6 +108,12 @@ internal sealed partial class DeviceRegistrar(
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "MInference silo {SiloName} withdrew its devices: no new job is planned onto them")]
     private static partial void LogWithdrawn(ILogger logger, string siloName);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "MInference silo {SiloName} registered its devices again after silo(s) {Dead} died (the coordinator may have lived there)")]
+    private static partial void LogReregistered(ILogger logger, string siloName, string dead);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "MInference silo {SiloName} could not register its devices again after a silo died: {Reason}")]
+    private static partial void LogReregisterFailed(ILogger logger, string siloName, string reason);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "MInference silo {SiloName} could not withdraw its devices from the coordinator: {Reason}")]
     private static partial void LogWithdrawFailed(ILogger logger, string siloName, string reason);

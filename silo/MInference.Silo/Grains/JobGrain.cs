@@ -23,12 +23,19 @@ namespace MInference.Silo.Grains;
 /// (its silo went away) is restarted too.
 /// </summary>
 internal sealed partial class JobGrain(
-    [PersistentState("job", MInferenceSiloBuilderExtensions.JobStorageName)] IPersistentState<JobRecord> record,
+    [PersistentState(JobGrain.DocumentStateName, MInferenceSiloBuilderExtensions.JobStorageName)] IPersistentState<JobRecord> document,
+    [PersistentState(JobGrain.ProgressStateName, MInferenceSiloBuilderExtensions.JobStorageName)] IPersistentState<JobProgressRecord> progress,
     IOptions<MInferenceSiloOptions> options,
     IOptions<ClusterExecutionOptions> execution,
     IJobChunkGate gate,
     ILogger<JobGrain> logger) : Grain, IJobGrain, IDisposable
 {
+    /// <summary>Persistent state of the job's document (<see cref="JobRecord"/>), written once at submission.</summary>
+    public const string DocumentStateName = "job";
+
+    /// <summary>Persistent state of the job's progress (<see cref="JobProgressRecord"/>), written on every change.</summary>
+    public const string ProgressStateName = "progress";
+
     private const int MaxWaitSeconds = 20;
 
     private readonly ILogger _logger = logger;
@@ -38,7 +45,9 @@ internal sealed partial class JobGrain(
     /// <summary>Set when this activation goes away (its silo stops): the run stops without recording an outcome, so the next activation resumes it.</summary>
     private bool _deactivated;
 
-    private JobRecord State => record.State;
+    private JobProgressRecord State => progress.State;
+
+    private JobRecord Document => document.State;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -77,7 +86,7 @@ internal sealed partial class JobGrain(
         var hash = Hash(submission);
         if (State.State != JobState.Unknown)
         {
-            if (!string.Equals(hash, State.DocumentHash, StringComparison.Ordinal))
+            if (!string.Equals(hash, Document.DocumentHash, StringComparison.Ordinal))
             {
                 throw new JobConflictException($"job '{JobId}' was already submitted with a different document or options");
             }
@@ -115,13 +124,15 @@ internal sealed partial class JobGrain(
             LogChunkSizes(JobId, lengths.Length, sizes);
         }
 
-        State.Submission = submission;
-        State.DocumentHash = hash;
+        Document.Submission = submission;
+        Document.DocumentHash = hash;
+        Document.ChunkLengths = lengths;
+        Document.Patterns = patterns;
+        Document.SubmittedAt = DateTimeOffset.UtcNow;
+        // The document first: progress that says queued must find its tokens on any later activation.
+        await document.WriteStateAsync();
         State.State = JobState.Queued;
-        State.ChunkLengths = lengths;
-        State.Patterns = patterns;
         State.ChunkCount = lengths.Length;
-        State.SubmittedAt = DateTimeOffset.UtcNow;
         MInferenceMetrics.JobMoved(JobState.Unknown, JobState.Queued);
         await ChangedAsync();
         LogSubmitted(JobId, submission.ModelId, submission.TokenIds.Length, State.ChunkCount);
@@ -229,9 +240,9 @@ internal sealed partial class JobGrain(
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
-        var submission = State.Submission!;
+        var submission = Document.Submission!;
         var jobId = JobId;
-        var queued = DateTimeOffset.UtcNow - State.SubmittedAt;
+        var queued = DateTimeOffset.UtcNow - Document.SubmittedAt;
         var watch = Stopwatch.StartNew();
         var coordinator = GrainFactory.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey);
         var avoid = new List<string>();
@@ -243,7 +254,7 @@ internal sealed partial class JobGrain(
         JobResult? result = null;
         try
         {
-            var patterns = State.Patterns;
+            var patterns = Document.Patterns;
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -389,7 +400,7 @@ internal sealed partial class JobGrain(
     /// <summary>One run of the document through <paramref name="plan"/>: chunk-major, pipelined over the stages.</summary>
     private async Task<AttemptOutcome> RunAttemptAsync(PipelinePlan plan, string? patterns, CancellationToken cancellationToken)
     {
-        var submission = State.Submission!;
+        var submission = Document.Submission!;
         var tokens = submission.TokenIds;
         var stages = plan.Stages.Select(s => new PlannedStage(s, GrainFactory.GetGrain<IStageGrain>(s.StageKey), SiloOf(s.StageKey))).ToList();
         // A restarted job may have left caches behind on the stages.
@@ -404,7 +415,7 @@ internal sealed partial class JobGrain(
         }
 
         var outcome = new AttemptOutcome(new double[stages.Count]);
-        var spans = ChunkSchedule.Spans(State.ChunkLengths ?? ChunkSchedule.Fixed(tokens.Length, submission.ChunkTokens));
+        var spans = ChunkSchedule.Spans(Document.ChunkLengths ?? ChunkSchedule.Fixed(tokens.Length, submission.ChunkTokens));
         var window = execution.Value.PipelineWindowChunks;
         var previousOnStage = new Task<StageChunkResult>?[stages.Count];
         var trackers = new List<Task>(spans.Count);
@@ -538,7 +549,7 @@ internal sealed partial class JobGrain(
     private async Task ChangedAsync()
     {
         State.Version++;
-        await record.WriteStateAsync();
+        await progress.WriteStateAsync();
         var changed = _changed;
         _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         changed.TrySetResult();
@@ -549,7 +560,7 @@ internal sealed partial class JobGrain(
         State.State,
         State.Version,
         State.ProcessedTokens,
-        State.Submission?.TokenIds.Length ?? 0,
+        Document.Submission?.TokenIds.Length ?? 0,
         State.ChunksDone,
         State.ChunkCount,
         State.Error,

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MInference.Shared.Contracts;
@@ -25,6 +26,11 @@ internal sealed partial class DeviceRegistrar(
     /// <summary>Just after Active: starts once grains can be called, stops before the drain.</summary>
     public const int LifecycleStage = ServiceLifecycleStage.Active + 1;
 
+    /// <summary>How long the start keeps trying to reach the coordinator while the cluster settles.</summary>
+    public static readonly TimeSpan StartPatience = TimeSpan.FromSeconds(60);
+
+    private static readonly TimeSpan StartRetryBackoff = TimeSpan.FromSeconds(1);
+
     /// <summary>Logged when the silo can take work; scripts and the process tests wait for it.</summary>
     public const string ReadyMarker = "is ready with";
 
@@ -34,7 +40,23 @@ internal sealed partial class DeviceRegistrar(
     private async Task StartAsync(CancellationToken cancellationToken)
     {
         var devices = _devices = discovery.Discover(silo.Name);
-        await RegisterAsync(devices, cancellationToken).ConfigureAwait(false);
+        var waited = Stopwatch.StartNew();
+        for (var tries = 1; ; tries++)
+        {
+            try
+            {
+                await RegisterAsync(devices, cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (Exception e) when (waited.Elapsed < StartPatience && e is OrleansMessageRejectionException or SiloUnavailableException or TimeoutException)
+            {
+                // A silo restarted on its old address may reach the directory through its own dead
+                // incarnation until membership declares that one dead: a moment's wait, not a failed start.
+                LogRegisterRetry(logger, silo.Name, tries, e.Message);
+                await Task.Delay(StartRetryBackoff, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         LogReady(logger, silo.Name, devices.Count, options.Value.Models.Count, silo.GatewayAddress);
         _watch = Task.Run(() => ReregisterOnSiloDeathAsync(_stopping.Token), CancellationToken.None);
     }
@@ -114,6 +136,9 @@ internal sealed partial class DeviceRegistrar(
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "MInference silo {SiloName} could not register its devices again after a silo died: {Reason}")]
     private static partial void LogReregisterFailed(ILogger logger, string siloName, string reason);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Information, Message = "MInference silo {SiloName} could not reach the coordinator yet (try {Try}); trying again: {Reason}")]
+    private static partial void LogRegisterRetry(ILogger logger, string siloName, int @try, string reason);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "MInference silo {SiloName} could not withdraw its devices from the coordinator: {Reason}")]
     private static partial void LogWithdrawFailed(ILogger logger, string siloName, string reason);

@@ -19,10 +19,16 @@ public sealed class MInferenceClient : IAsyncDisposable
     /// <summary>Default number of batch documents in flight at once.</summary>
     public const int DefaultBatchConcurrency = 4;
 
-    /// <summary>Calls a watch repeats after the cluster did not answer (a silo left; the job moves to another).</summary>
-    private const int WatchRetries = 10;
+    /// <summary>
+    /// How long a watch keeps repeating a call the cluster did not answer. A job grain on a silo that died
+    /// without leaving is unreachable until the failure detector declares that silo dead (Orleans'
+    /// defaults: 3 missed probes of 5 s, then the directory forgets it), so this must outlast that.
+    /// </summary>
+    public static readonly TimeSpan WatchUnavailableLimit = TimeSpan.FromSeconds(60);
 
     private static readonly TimeSpan _watchRetryBackoff = TimeSpan.FromMilliseconds(250);
+
+    private static readonly TimeSpan _watchRetryBackoffMax = TimeSpan.FromSeconds(2);
 
     private readonly IGrainFactory _grains;
     private readonly IHost? _ownedHost;
@@ -210,16 +216,18 @@ public sealed class MInferenceClient : IAsyncDisposable
 
     private static async Task<T> WithRetriesAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken)
     {
+        var unanswered = System.Diagnostics.Stopwatch.StartNew();
         for (var attempt = 1; ; attempt++)
         {
             try
             {
                 return await CallAsync(call, cancellationToken).ConfigureAwait(false);
             }
-            catch (ClusterUnavailableException) when (attempt < WatchRetries)
+            catch (ClusterUnavailableException) when (unanswered.Elapsed < WatchUnavailableLimit)
             {
-                // Membership needs a moment to route the job to a live silo.
-                await Task.Delay(_watchRetryBackoff * attempt, cancellationToken).ConfigureAwait(false);
+                // Membership needs a moment to declare the job's silo dead and route the job to a live one.
+                var backoff = _watchRetryBackoff * attempt;
+                await Task.Delay(backoff < _watchRetryBackoffMax ? backoff : _watchRetryBackoffMax, cancellationToken).ConfigureAwait(false);
             }
         }
     }

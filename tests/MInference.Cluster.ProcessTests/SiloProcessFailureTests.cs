@@ -14,7 +14,7 @@ public sealed class SiloProcessFailureTests
     /// mid-way; the job still completes (re-planned onto the surviving silo, restarted from the start)
     /// and gives the same top tokens as the same document run afterwards on the surviving silo alone.
     /// </summary>
-    [Fact(Skip = "Waits for the job grain's re-plan on stage loss (issue 6, cluster helper). Without it (checked 2026-11-23) the client's next call times out after 30 s and the job does not complete. Remove this Skip when the re-plan lands.")]
+    [Fact]
     public async Task Job_finishes_after_its_stage_silo_process_is_killed()
     {
         var ct = TestContext.Current.CancellationToken;

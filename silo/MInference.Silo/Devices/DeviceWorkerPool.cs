@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using MInference.Kernels.Backends;
 using MInference.Kernels.Cpu;
+using MInference.Kernels.Cuda;
 using MInference.Shared.Contracts;
 using MInference.Silo.DataPlane;
 using MInference.Silo.Grains;
@@ -8,10 +10,16 @@ using MInference.Silo.Hosting;
 
 namespace MInference.Silo.Devices;
 
-/// <summary>The silo's device workers, one per discovered device, created on first use.</summary>
-public sealed class DeviceWorkerPool : IDisposable
+/// <summary>
+/// The silo's device workers, one per device that <see cref="IDeviceDiscovery"/> offers (the same list
+/// the coordinator plans over), each opened on first use: a <c>cuda</c> device on its own ordinal through
+/// <see cref="ComputeBackendFactory"/>, a <c>cpu</c> device as a <see cref="CpuBackend"/>. Also tells the
+/// drain which jobs hold state here, from the workers already opened (asking never opens a device).
+/// </summary>
+public sealed class DeviceWorkerPool : IInFlightWork, IDisposable
 {
-    private readonly DeviceWorker?[] _workers;
+    private readonly Lazy<IReadOnlyList<DeviceDescriptor>> _devices;
+    private readonly Dictionary<int, DeviceWorker> _workers = [];
     private readonly IActivationChannel _channel;
     private readonly SiloDataPlane _dataPlane;
     private readonly ILoggerFactory _loggers;
@@ -22,48 +30,103 @@ public sealed class DeviceWorkerPool : IDisposable
     public DeviceWorkerPool(
         IOptions<MInferenceSiloOptions> options,
         IOptions<ClusterExecutionOptions> execution,
+        IDeviceDiscovery discovery,
         IActivationChannel channel,
         SiloDataPlane dataPlane,
         ILoggerFactory loggers)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(execution);
-        _workers = new DeviceWorker?[options.Value.CpuDevices];
+        ArgumentNullException.ThrowIfNull(discovery);
+        ArgumentNullException.ThrowIfNull(channel);
         _threads = options.Value.CpuThreadsPerDevice;
         _maxQueuedChunks = execution.Value.MaxQueuedChunksPerStage;
         _channel = channel;
         _dataPlane = dataPlane;
         _loggers = loggers;
+        // Discovery may load the CUDA driver: not before a stage or the drain needs the list.
+        _devices = new(() => discovery.Discover(channel.SiloName));
     }
 
-    public int Count => _workers.Length;
+    /// <summary>The devices this silo offers, as discovered.</summary>
+    public IReadOnlyList<DeviceDescriptor> Devices => _devices.Value;
 
+    public int Count => Devices.Count;
+
+    /// <summary>The worker of device <paramref name="deviceIndex"/>, opening its backend on the first call.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The silo offers no device with that index.</exception>
+    /// <exception cref="InvalidOperationException">The device's backend could not be opened (the message names the device and why).</exception>
     public DeviceWorker Get(int deviceIndex)
     {
-        if ((uint)deviceIndex >= (uint)_workers.Length)
-        {
-            throw new ArgumentOutOfRangeException(nameof(deviceIndex), deviceIndex, $"this silo has {_workers.Length} devices (MInference:CpuDevices)");
-        }
-
         lock (_lock)
         {
-            return _workers[deviceIndex] ??= new DeviceWorker(
-                deviceIndex,
-                new CpuBackend(new CpuBackendOptions { MaxDegreeOfParallelism = _threads }),
-                _channel,
-                _dataPlane,
-                _maxQueuedChunks,
-                StageKeys.Format(_channel.SiloName, deviceIndex),
-                _loggers.CreateLogger<DeviceWorker>());
+            if (_workers.TryGetValue(deviceIndex, out var worker))
+            {
+                return worker;
+            }
+
+            var device = Devices.FirstOrDefault(d => d.DeviceIndex == deviceIndex)
+                ?? throw new ArgumentOutOfRangeException(
+                    nameof(deviceIndex),
+                    deviceIndex,
+                    $"silo '{_channel.SiloName}' offers no device {deviceIndex} (its devices: {(Devices.Count == 0 ? "none" : string.Join(", ", Devices.Select(d => d.DeviceIndex)))})");
+            var stageKey = StageKeys.Format(_channel.SiloName, deviceIndex);
+            worker = new DeviceWorker(deviceIndex, Open(device, stageKey), _channel, _dataPlane, _maxQueuedChunks, stageKey, _loggers.CreateLogger<DeviceWorker>());
+            _workers.Add(deviceIndex, worker);
+            return worker;
         }
+    }
+
+    /// <summary>Ids of the jobs with a KV cache on a device opened so far; a device never opened holds none.</summary>
+    public IReadOnlyCollection<string> ActiveJobIds()
+    {
+        DeviceWorker[] opened;
+        lock (_lock)
+        {
+            opened = [.. _workers.Values];
+        }
+
+        var jobs = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var worker in opened)
+        {
+            jobs.UnionWith(worker.Snapshot().Jobs);
+        }
+
+        return jobs;
     }
 
     public void Dispose()
     {
-        foreach (var worker in _workers)
+        lock (_lock)
         {
-            worker?.Dispose();
-            worker?.Backend.Dispose();
+            foreach (var worker in _workers.Values)
+            {
+                worker.Dispose();
+                worker.Backend.Dispose();
+            }
+
+            _workers.Clear();
+        }
+    }
+
+    private IComputeBackend Open(DeviceDescriptor device, string stageKey)
+    {
+        var logger = _loggers.CreateLogger<DeviceWorkerPool>();
+        var cpu = new CpuBackendOptions { MaxDegreeOfParallelism = _threads };
+        var requested = device.Kind switch
+        {
+            CudaDeviceDiscovery.CudaKind => ComputeDevice.Cuda,
+            CpuDeviceDiscovery.CpuKind => ComputeDevice.Cpu,
+            _ => throw new InvalidOperationException(
+                $"device {stageKey} ({device.Name}) is of kind '{device.Kind}'; this silo opens '{CudaDeviceDiscovery.CudaKind}' and '{CpuDeviceDiscovery.CpuKind}' devices"),
+        };
+        try
+        {
+            return ComputeBackendFactory.Create(requested, logger, requested == ComputeDevice.Cuda ? device.DeviceIndex : 0, cpu).Backend;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new InvalidOperationException($"device {stageKey} ({device.Kind} {device.Name}) could not be opened: {e.Message}", e);
         }
     }
 }

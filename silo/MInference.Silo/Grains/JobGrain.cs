@@ -23,12 +23,19 @@ namespace MInference.Silo.Grains;
 /// (its silo went away) is restarted too.
 /// </summary>
 internal sealed partial class JobGrain(
-    [PersistentState("job", MInferenceSiloBuilderExtensions.JobStorageName)] IPersistentState<JobRecord> record,
+    [PersistentState(JobGrain.DocumentStateName, MInferenceSiloBuilderExtensions.JobStorageName)] IPersistentState<JobRecord> document,
+    [PersistentState(JobGrain.ProgressStateName, MInferenceSiloBuilderExtensions.JobStorageName)] IPersistentState<JobProgressRecord> progress,
     IOptions<MInferenceSiloOptions> options,
     IOptions<ClusterExecutionOptions> execution,
     IJobChunkGate gate,
     ILogger<JobGrain> logger) : Grain, IJobGrain, IDisposable
 {
+    /// <summary>Persistent state of the job's document (<see cref="JobRecord"/>), written once at submission.</summary>
+    public const string DocumentStateName = "job";
+
+    /// <summary>Persistent state of the job's progress (<see cref="JobProgressRecord"/>), written on every change.</summary>
+    public const string ProgressStateName = "progress";
+
     private const int MaxWaitSeconds = 20;
 
     private readonly ILogger _logger = logger;
@@ -38,7 +45,9 @@ internal sealed partial class JobGrain(
     /// <summary>Set when this activation goes away (its silo stops): the run stops without recording an outcome, so the next activation resumes it.</summary>
     private bool _deactivated;
 
-    private JobRecord State => record.State;
+    private JobProgressRecord State => progress.State;
+
+    private JobRecord Document => document.State;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -77,7 +86,7 @@ internal sealed partial class JobGrain(
         var hash = Hash(submission);
         if (State.State != JobState.Unknown)
         {
-            if (!string.Equals(hash, State.DocumentHash, StringComparison.Ordinal))
+            if (!string.Equals(hash, Document.DocumentHash, StringComparison.Ordinal))
             {
                 throw new JobConflictException($"job '{JobId}' was already submitted with a different document or options");
             }
@@ -115,13 +124,15 @@ internal sealed partial class JobGrain(
             LogChunkSizes(JobId, lengths.Length, sizes);
         }
 
-        State.Submission = submission;
-        State.DocumentHash = hash;
+        Document.Submission = submission;
+        Document.DocumentHash = hash;
+        Document.ChunkLengths = lengths;
+        Document.Patterns = patterns;
+        Document.SubmittedAt = DateTimeOffset.UtcNow;
+        // The document first: progress that says queued must find its tokens on any later activation.
+        await document.WriteStateAsync();
         State.State = JobState.Queued;
-        State.ChunkLengths = lengths;
-        State.Patterns = patterns;
         State.ChunkCount = lengths.Length;
-        State.SubmittedAt = DateTimeOffset.UtcNow;
         MInferenceMetrics.JobMoved(JobState.Unknown, JobState.Queued);
         await ChangedAsync();
         LogSubmitted(JobId, submission.ModelId, submission.TokenIds.Length, State.ChunkCount);
@@ -229,9 +240,9 @@ internal sealed partial class JobGrain(
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
-        var submission = State.Submission!;
+        var submission = Document.Submission!;
         var jobId = JobId;
-        var queued = DateTimeOffset.UtcNow - State.SubmittedAt;
+        var queued = DateTimeOffset.UtcNow - Document.SubmittedAt;
         var watch = Stopwatch.StartNew();
         var coordinator = GrainFactory.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey);
         var avoid = new List<string>();
@@ -243,14 +254,14 @@ internal sealed partial class JobGrain(
         JobResult? result = null;
         try
         {
-            var patterns = State.Patterns;
+            var patterns = Document.Patterns;
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 State.Attempts++;
                 State.ProcessedTokens = 0;
                 State.ChunksDone = 0;
-                var plan = await PlanAsync(coordinator, submission, avoid);
+                var plan = await PlanAsync(coordinator, submission, avoid, cancellationToken);
                 State.Plan = plan;
                 if (State.State != JobState.Running)
                 {
@@ -337,8 +348,42 @@ internal sealed partial class JobGrain(
         LogFinished(jobId, outcome, State.Attempts, watch.Elapsed.TotalMilliseconds, error);
     }
 
+    /// <summary>
+    /// A replica for the job. A re-plan follows a lost silo, which may have held the coordinator: until
+    /// membership declares that silo dead the coordinator is unreachable, and its new activation knows the
+    /// models and devices only once the surviving silos registered them again (see
+    /// <see cref="DeviceRegistrar"/>). So a re-plan that fails that way is tried again for up to
+    /// <see cref="_replanPatience"/>; the first plan is not (the submission was just validated against it).
+    /// </summary>
+    private async Task<PipelinePlan> PlanAsync(ICoordinatorGrain coordinator, JobSubmission submission, List<string> avoid, CancellationToken cancellationToken)
+    {
+        if (State.Attempts <= 1)
+        {
+            return await PlanOnceAsync(coordinator, submission, avoid);
+        }
+
+        var waited = Stopwatch.StartNew();
+        for (var tries = 1; ; tries++)
+        {
+            try
+            {
+                return await PlanOnceAsync(coordinator, submission, avoid);
+            }
+            catch (Exception e) when (waited.Elapsed < _replanPatience && (e is ArgumentException or PlanDoesNotFitException || IsRecoverable(e)))
+            {
+                LogReplanWaiting(JobId, tries, e.Message);
+                await Task.Delay(_replanBackoff, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>How long a re-plan waits for the coordinator to be reachable and to know the model and devices again.</summary>
+    private static readonly TimeSpan _replanPatience = TimeSpan.FromSeconds(45);
+
+    private static readonly TimeSpan _replanBackoff = TimeSpan.FromSeconds(1);
+
     /// <summary>A replica for the job, avoiding suspect silos when the rest can still hold the model.</summary>
-    private async Task<PipelinePlan> PlanAsync(ICoordinatorGrain coordinator, JobSubmission submission, List<string> avoid)
+    private async Task<PipelinePlan> PlanOnceAsync(ICoordinatorGrain coordinator, JobSubmission submission, List<string> avoid)
     {
         var request = new PlanRequest(submission.ModelId, submission.TokenIds.Length, submission.ChunkTokens, submission.StageCount, JobId, avoid.Count == 0 ? null : [.. avoid]);
         try
@@ -355,7 +400,7 @@ internal sealed partial class JobGrain(
     /// <summary>One run of the document through <paramref name="plan"/>: chunk-major, pipelined over the stages.</summary>
     private async Task<AttemptOutcome> RunAttemptAsync(PipelinePlan plan, string? patterns, CancellationToken cancellationToken)
     {
-        var submission = State.Submission!;
+        var submission = Document.Submission!;
         var tokens = submission.TokenIds;
         var stages = plan.Stages.Select(s => new PlannedStage(s, GrainFactory.GetGrain<IStageGrain>(s.StageKey), SiloOf(s.StageKey))).ToList();
         // A restarted job may have left caches behind on the stages.
@@ -370,7 +415,7 @@ internal sealed partial class JobGrain(
         }
 
         var outcome = new AttemptOutcome(new double[stages.Count]);
-        var spans = ChunkSchedule.Spans(State.ChunkLengths ?? ChunkSchedule.Fixed(tokens.Length, submission.ChunkTokens));
+        var spans = ChunkSchedule.Spans(Document.ChunkLengths ?? ChunkSchedule.Fixed(tokens.Length, submission.ChunkTokens));
         var window = execution.Value.PipelineWindowChunks;
         var previousOnStage = new Task<StageChunkResult>?[stages.Count];
         var trackers = new List<Task>(spans.Count);
@@ -504,7 +549,7 @@ internal sealed partial class JobGrain(
     private async Task ChangedAsync()
     {
         State.Version++;
-        await record.WriteStateAsync();
+        await progress.WriteStateAsync();
         var changed = _changed;
         _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         changed.TrySetResult();
@@ -515,7 +560,7 @@ internal sealed partial class JobGrain(
         State.State,
         State.Version,
         State.ProcessedTokens,
-        State.Submission?.TokenIds.Length ?? 0,
+        Document.Submission?.TokenIds.Length ?? 0,
         State.ChunksDone,
         State.ChunkCount,
         State.Error,
@@ -566,6 +611,9 @@ internal sealed partial class JobGrain(
 
     [LoggerMessage(EventId = 4307, Level = LogLevel.Warning, Message = "Job {JobId} deactivated while running ({Reason}); the next activation resumes it")]
     private partial void LogDeactivatedWhileRunning(string jobId, string reason);
+
+    [LoggerMessage(EventId = 4309, Level = LogLevel.Information, Message = "Job {JobId} re-plan try {Try} failed, waiting for the coordinator to know the cluster again: {Problem}")]
+    private partial void LogReplanWaiting(string jobId, int @try, string problem);
 
     [LoggerMessage(EventId = 4306, Level = LogLevel.Debug, Message = "Job {JobId} could not release stage {StageKey}: {Problem}")]
     private partial void LogReleaseFailed(string jobId, string stageKey, string problem);

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using MInference.Silo.Devices;
 using MInference.Silo.Grains;
 using MInference.Silo.Placement;
 using Orleans.Storage;
@@ -34,7 +35,8 @@ public static class MInferenceSiloBuilderExtensions
         builder.Services.TryAddSingleton<IJobChunkGate, OpenJobChunkGate>();
         builder.Services.AddMInferenceExecution(configuration);
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, DeviceRegistrar>();
-        builder.Services.TryAddSingleton<IInFlightWork, DeviceWorkerInFlightWork>();
+        // The pool knows which jobs hold state on its devices without opening any; tests may register their own first.
+        builder.Services.TryAddSingleton<IInFlightWork>(sp => sp.GetRequiredService<DeviceWorkerPool>());
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloDrainer>();
         builder.Services.AddPlacementDirector<StagePlacementStrategy, StagePlacementDirector>();

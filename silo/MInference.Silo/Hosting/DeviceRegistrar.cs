@@ -36,7 +36,7 @@ internal sealed partial class DeviceRegistrar(
     /// <summary>How long the start keeps trying to reach the coordinator while the cluster settles.</summary>
     public static readonly TimeSpan StartPatience = TimeSpan.FromSeconds(60);
 
-    private static readonly TimeSpan StartRetryBackoff = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan _startRetryBackoff = TimeSpan.FromSeconds(1);
 
     /// <summary>Logged when the silo can take work; scripts and the process tests wait for it.</summary>
     public const string ReadyMarker = "is ready with";
@@ -60,7 +60,7 @@ internal sealed partial class DeviceRegistrar(
                 // A silo restarted on its old address may reach the directory through its own dead
                 // incarnation until membership declares that one dead: a moment's wait, not a failed start.
                 LogRegisterRetry(logger, silo.Name, tries, e.Message);
-                await Task.Delay(StartRetryBackoff, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(_startRetryBackoff, cancellationToken).ConfigureAwait(false);
             }
         }
 

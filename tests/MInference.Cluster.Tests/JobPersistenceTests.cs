@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using MInference.Client;
 using MInference.Shared.Contracts;
@@ -33,8 +31,8 @@ public sealed class JobPersistenceTests(ClusterFixture models, JobPersistenceTes
         await cluster.Client.SubmitAsync(jobId, new JobSubmission(ClusterFixture.ModelId, tokens, ChunkTokens, StageCount: 1), ct);
         await cluster.Client.GetResultAsync(jobId, ct);
 
-        var document = CountingGrainStorage.Stored<JobRecord>(JobGrain.DocumentStateName, jobId);
-        var progress = CountingGrainStorage.Stored<JobProgressRecord>(JobGrain.ProgressStateName, jobId);
+        var document = SharedTestGrainStorage.Stored<JobRecord>(JobGrain.DocumentStateName, jobId);
+        var progress = SharedTestGrainStorage.Stored<JobProgressRecord>(JobGrain.ProgressStateName, jobId);
         Assert.Equal(1, document.Writes);
         Assert.Equal(tokens, document.State.Submission!.TokenIds);
         Assert.True(progress.Writes >= Chunks + 2, $"progress was written {progress.Writes} times for {Chunks} chunks, a submission, a start and an outcome");
@@ -42,7 +40,7 @@ public sealed class JobPersistenceTests(ClusterFixture models, JobPersistenceTes
         Assert.Equal(Chunks, progress.State.ChunksDone);
     }
 
-    /// <summary>A cluster of one silo whose job storage counts writes per state and grain.</summary>
+    /// <summary>A cluster of one silo whose job storage counts writes per state and grain (<see cref="SharedTestGrainStorage"/>).</summary>
     public sealed class OneSiloCluster : IAsyncLifetime
     {
         public TestCluster Cluster { get; private set; } = null!;
@@ -69,7 +67,7 @@ public sealed class JobPersistenceTests(ClusterFixture models, JobPersistenceTes
             public void Configure(ISiloBuilder siloBuilder)
             {
                 siloBuilder.Services.AddKeyedSingleton<IGrainStorage>(
-                    MInferenceSiloBuilderExtensions.JobStorageName, (sp, _) => new CountingGrainStorage(sp.GetRequiredService<DeepCopier>()));
+                    MInferenceSiloBuilderExtensions.JobStorageName, (sp, _) => new SharedTestGrainStorage(sp.GetRequiredService<DeepCopier>()));
                 siloBuilder.AddMInference(configure: o =>
                 {
                     o.CpuDevices = 1;
@@ -77,49 +75,5 @@ public sealed class JobPersistenceTests(ClusterFixture models, JobPersistenceTes
                 });
             }
         }
-    }
-
-    /// <summary>In-memory grain storage (one for the process) that counts the writes of each state of each grain.</summary>
-    private sealed class CountingGrainStorage(DeepCopier copier) : IGrainStorage
-    {
-        private static readonly ConcurrentDictionary<string, (object State, int Writes)> _records = new(StringComparer.Ordinal);
-
-        public static (T State, int Writes) Stored<T>(string stateName, string grainKey)
-        {
-            Assert.True(_records.TryGetValue(stateName + "|" + grainKey, out var stored), $"no '{stateName}' state was written for '{grainKey}'");
-            return ((T)stored.State, stored.Writes);
-        }
-
-        public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-        {
-            if (_records.TryGetValue(Key(stateName, grainId), out var stored))
-            {
-                grainState.State = copier.Copy((T)stored.State);
-                grainState.ETag = stored.Writes.ToString(CultureInfo.InvariantCulture);
-                grainState.RecordExists = true;
-            }
-
-            return Task.CompletedTask;
-        }
-
-        public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-        {
-            var stored = _records.AddOrUpdate(
-                Key(stateName, grainId),
-                _ => (copier.Copy(grainState.State)!, 1),
-                (_, old) => (copier.Copy(grainState.State)!, old.Writes + 1));
-            grainState.ETag = stored.Writes.ToString(CultureInfo.InvariantCulture);
-            grainState.RecordExists = true;
-            return Task.CompletedTask;
-        }
-
-        public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-        {
-            _records.TryRemove(Key(stateName, grainId), out _);
-            grainState.RecordExists = false;
-            return Task.CompletedTask;
-        }
-
-        private static string Key(string stateName, GrainId grainId) => stateName + "|" + grainId.Key;
     }
 }

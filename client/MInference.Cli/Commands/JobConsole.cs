@@ -48,6 +48,8 @@ internal static class JobConsole
             AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"  stage {Markup.Escape(stage.StageKey)}: layers {stage.FirstLayer}-{stage.EndLayer}, {ms / 1000:F2} s compute"));
         }
 
+        PrintDensity(result.Density);
+
         var table = new Table().AddColumns("rank", "token id", "text", "probability");
         var rank = 1;
         foreach (var token in result.TopTokens)
@@ -59,5 +61,22 @@ internal static class JobConsole
         AnsiConsole.MarkupLine("top next tokens:");
         AnsiConsole.Write(table);
         return 0;
+    }
+
+    /// <summary>One line: the pre-fill's attention density over all layers, then each layer's.</summary>
+    private static void PrintDensity(IReadOnlyList<LayerDensity>? density)
+    {
+        if (density is not { Count: > 0 })
+        {
+            return;
+        }
+
+        var covered = density.Sum(d => (double)d.CoveredPairs);
+        var causal = density.Sum(d => (double)d.CausalPairs);
+        var bound = density.All(d => d.Measured) ? string.Empty : " (upper bound: some sparse heads counted by their budgets)";
+        var layers = string.Join(", ", density.Select(d => string.Create(CultureInfo.InvariantCulture, $"L{d.Layer} {d.Density:P1}")));
+        AnsiConsole.MarkupLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"attention density: [bold]{(causal == 0 ? 1 : covered / causal):P1}[/] of the causal pairs{Markup.Escape(bound)}; per layer: {Markup.Escape(layers)}"));
     }
 }

@@ -1,13 +1,14 @@
 namespace MInference.Shared.Contracts;
 
-/// <summary>A completed job: the top next tokens, optionally all logits, and timings.</summary>
+/// <summary>A completed job: the top next tokens, optionally all logits, timings, and the attention density per layer.</summary>
 [GenerateSerializer, Immutable, Alias("minference.job-result")]
 public sealed record JobResult(
     [property: Id(0)] string JobId,
     [property: Id(1)] IReadOnlyList<TokenScore> TopTokens,
     [property: Id(2)] float[]? Logits,
     [property: Id(3)] JobTimings Timings,
-    [property: Id(4)] IReadOnlyList<StageAssignment> Stages);
+    [property: Id(4)] IReadOnlyList<StageAssignment> Stages,
+    [property: Id(5)] IReadOnlyList<LayerDensity>? Density = null);
 
 /// <summary>A next-token candidate: its id, logit and softmax probability.</summary>
 [GenerateSerializer, Immutable, Alias("minference.token-score")]

@@ -25,7 +25,8 @@ public sealed record StageChunkRequest(
 public sealed record StageChunkResult(
     [property: Id(0)] ActivationTicket? Output,
     [property: Id(1)] float[]? Logits,
-    [property: Id(2)] double ElapsedMilliseconds);
+    [property: Id(2)] double ElapsedMilliseconds,
+    [property: Id(3)] IReadOnlyList<LayerDensity>? Density = null);
 
 /// <summary>
 /// A stage's device and what it holds: loaded layer shards, open jobs and their KV bytes, activations it

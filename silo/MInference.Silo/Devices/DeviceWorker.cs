@@ -215,18 +215,19 @@ public sealed partial class DeviceWorker : IDisposable
             }
 
             MInferenceMetrics.PrefilledTokens.Add(tokens, _stageTag);
+            IReadOnlyList<LayerDensity> density = [.. result.AttentionDensity.Select(d => new LayerDensity(d.Layer, d.CoveredPairs, d.CausalPairs, d.SparseHeads, d.Heads, d.Measured))];
             if (slot.Shard.IsLastStage)
             {
                 using (result)
                 {
-                    return (new StageChunkResult(null, result.Logits, watch.Elapsed.TotalMilliseconds), null, 0, 0);
+                    return (new StageChunkResult(null, result.Logits, watch.Elapsed.TotalMilliseconds, density), null, 0, 0);
                 }
             }
 
             if (request.ConsumerSilo is null || string.Equals(request.ConsumerSilo, _channel.SiloName, StringComparison.Ordinal))
             {
                 var output = _channel.Publish(request.JobId, request.ChunkIndex, result.HiddenStates, Backend);
-                return (new StageChunkResult(output, null, watch.Elapsed.TotalMilliseconds), null, 0, 0);
+                return (new StageChunkResult(output, null, watch.Elapsed.TotalMilliseconds, density), null, 0, 0);
             }
 
             // Another silo consumes it: copy to host memory on the device's turn; parking happens after.
@@ -246,7 +247,7 @@ public sealed partial class DeviceWorker : IDisposable
                     throw;
                 }
 
-                return (new StageChunkResult(null, null, watch.Elapsed.TotalMilliseconds), bytes, rows, columns);
+                return (new StageChunkResult(null, null, watch.Elapsed.TotalMilliseconds, density), bytes, rows, columns);
             }
         }
         finally

@@ -285,7 +285,8 @@ internal sealed partial class JobGrain(
                         Top(attempt.Logits!, submission.TopK),
                         submission.IncludeLogits ? attempt.Logits : null,
                         new JobTimings(queued.TotalMilliseconds, run, submission.TokenIds.Length / (run / 1000.0), attempt.StageMilliseconds),
-                        plan.Stages);
+                        plan.Stages,
+                        attempt.Density);
                     outcome = JobState.Completed;
                     break;
                 }
@@ -489,6 +490,7 @@ internal sealed partial class JobGrain(
         var producer = s == 0 ? stage.Silo : stages[s - 1].Silo;
         var result = await CallStageAsync(stage, producer, request.ChunkIndex, () => stage.Grain.RunChunkAsync(request));
         outcome.StageMilliseconds[s] += result.ElapsedMilliseconds;
+        outcome.AddDensity(result.Density);
         return result;
     }
 
@@ -620,11 +622,24 @@ internal sealed partial class JobGrain(
 
     private sealed record PlannedStage(StageAssignment Assignment, IStageGrain Grain, string Silo);
 
-    /// <summary>What one attempt collects: compute ms per stage and the last chunk's logits.</summary>
+    /// <summary>What one attempt collects: compute ms per stage, attention density per layer, and the last chunk's logits.</summary>
     private sealed class AttemptOutcome(double[] stageMilliseconds)
     {
+        private readonly SortedDictionary<int, LayerDensity> _density = [];
+
         public double[] StageMilliseconds { get; } = stageMilliseconds;
 
         public float[]? Logits { get; set; }
+
+        /// <summary>Per layer, summed over the chunks so far (each layer lives on one stage).</summary>
+        public IReadOnlyList<LayerDensity> Density => [.. _density.Values];
+
+        public void AddDensity(IReadOnlyList<LayerDensity>? chunk)
+        {
+            foreach (var layer in chunk ?? [])
+            {
+                _density[layer.Layer] = _density.TryGetValue(layer.Layer, out var sum) ? sum.Add(layer) : layer;
+            }
+        }
     }
 }

@@ -58,6 +58,9 @@ internal static class EmbeddedClusterRun
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole().SetMinimumLevel(LogLevel.Warning);
+        // The silo warns at every start that server GC is off; the CLI turns it off on purpose (its
+        // csproj), so in this one-process mode that warning is only noise.
+        builder.Logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error);
         builder.UseOrleans(silo => silo
             .UseLocalhostClustering(FreePort(), FreePort())
             .Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = SiloName)

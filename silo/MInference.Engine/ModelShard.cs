@@ -1,5 +1,6 @@
 using MInference.Kernels.Backends;
 using MInference.Kernels.Sparse;
+using MInference.Shared.Contracts;
 using MInference.Shared.Models;
 using MInference.Shared.Patterns;
 
@@ -258,7 +259,7 @@ public sealed class ModelShard : IDisposable
         using var projected = backend.Allocate(n, spec.HiddenSize);
         using var gate = backend.Allocate(mlpRows, spec.IntermediateSize);
         using var up = backend.Allocate(mlpRows, spec.IntermediateSize);
-        var densities = new LayerAttentionDensity[_layers.Length];
+        var densities = new LayerDensity[_layers.Length];
         for (var i = 0; i < _layers.Length; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -288,7 +289,7 @@ public sealed class ModelShard : IDisposable
             {
                 backend.Attention(attentionArguments);
                 var causal = spec.QueryHeadCount * SpanAttentionCost.CappedPairs(position, n, long.MaxValue);
-                densities[i] = new LayerAttentionDensity(layer, causal, causal, 0, spec.QueryHeadCount, Measured: true);
+                densities[i] = new LayerDensity(layer, causal, causal, 0, spec.QueryHeadCount, Measured: true);
             }
 
             backend.Linear(attention, weights.Output, null, projected);
@@ -330,7 +331,7 @@ public sealed class ModelShard : IDisposable
     /// A sparse layer's pairs: each head's count as the backend recorded it from its index, or, for heads it
     /// did not record, the budget bound of <see cref="SpanAttentionCost"/> (and the result says so).
     /// </summary>
-    private static LayerAttentionDensity SparseDensity(int layer, HeadPatternCoverage coverage, long position, long rows)
+    private static LayerDensity SparseDensity(int layer, HeadPatternCoverage coverage, long position, long rows)
     {
         long covered = 0;
         var sparseHeads = 0;
@@ -352,7 +353,7 @@ public sealed class ModelShard : IDisposable
         }
 
         var causal = coverage.Count * SpanAttentionCost.CappedPairs(position, rows, long.MaxValue);
-        return new LayerAttentionDensity(layer, covered, causal, sparseHeads, coverage.Count, measured);
+        return new LayerDensity(layer, covered, causal, sparseHeads, coverage.Count, measured);
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using MInference.Kernels.Backends;
+using MInference.Shared.Contracts;
 
 namespace MInference.Engine;
 
@@ -11,7 +12,7 @@ public sealed class SequenceKvCache : IDisposable
 {
     private readonly IDeviceTensor[] _keys;
     private readonly IDeviceTensor[] _values;
-    private LayerAttentionDensity[]? _density;
+    private LayerDensity[]? _density;
 
     internal SequenceKvCache(ModelShard owner, long capacity, IDeviceTensor[] keys, IDeviceTensor[] values, RopeFrequencies frequencies)
     {
@@ -32,7 +33,7 @@ public sealed class SequenceKvCache : IDisposable
     /// Per owned layer, the attention pairs computed over every span this sequence has run (pre-fill and
     /// decode), summed: the density a run reports.
     /// </summary>
-    public IReadOnlyList<LayerAttentionDensity> AttentionDensity => _density ?? [];
+    public IReadOnlyList<LayerDensity> AttentionDensity => _density ?? [];
 
     /// <summary>The layers whose caches this holds.</summary>
     public LayerRange Layers => Owner.Layers;
@@ -56,7 +57,7 @@ public sealed class SequenceKvCache : IDisposable
         }
     }
 
-    internal void AddAttentionDensity(LayerAttentionDensity[] span)
+    internal void AddAttentionDensity(LayerDensity[] span)
         => _density = _density is null ? [.. span] : [.. _density.Zip(span, (total, next) => total.Add(next))];
 
     private int Index(int layer)

@@ -1,4 +1,5 @@
 using MInference.Kernels.Backends;
+using MInference.Shared.Contracts;
 
 namespace MInference.Engine;
 
@@ -23,8 +24,8 @@ public sealed class SpanResult : IDisposable
     /// <summary>Vocabulary-sized logits of the span's last token; null unless the stage owns the last layer.</summary>
     public float[]? Logits { get; }
 
-    /// <summary>Per owned layer, the attention pairs this span computed (sparse heads measured or bounded; see <see cref="LayerAttentionDensity"/>).</summary>
-    public IReadOnlyList<LayerAttentionDensity> AttentionDensity { get; init; } = [];
+    /// <summary>Per owned layer, the attention pairs this span computed (sparse heads measured or bounded; see <see cref="LayerDensity"/>).</summary>
+    public IReadOnlyList<LayerDensity> AttentionDensity { get; init; } = [];
 
     public void Dispose() => HiddenStates.Dispose();
 }

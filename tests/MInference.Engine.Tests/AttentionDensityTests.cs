@@ -1,4 +1,5 @@
 using MInference.Kernels.Sparse;
+using MInference.Shared.Contracts;
 using MInference.Shared.Patterns;
 
 namespace MInference.Engine.Tests;
@@ -76,7 +77,7 @@ public sealed class AttentionDensityTests
         });
     }
 
-    private static LayerAttentionDensity[] Density(RandomModelWeights weights, Kernels.Cpu.CpuBackend backend, PatternConfig config, int[] tokens, int[] chunks)
+    private static LayerDensity[] Density(RandomModelWeights weights, Kernels.Cpu.CpuBackend backend, PatternConfig config, int[] tokens, int[] chunks)
     {
         var runner = EngineTestKit.Runner(weights, backend, new ModelShardOptions { Patterns = config });
         var sequence = runner.CreateSequence(tokens.Length);

@@ -8,6 +8,7 @@ using MInference.Kernels.Backends;
 using MInference.Kernels.Cpu;
 using MInference.Kernels.Cuda;
 using MInference.Kernels.Cuda.Interop;
+using MInference.Shared.Contracts;
 using MInference.Shared.Generation;
 using MInference.Shared.Models;
 using MInference.Shared.Patterns;
@@ -249,7 +250,7 @@ public static class RunCommand
     }
 
     /// <summary>Per layer: the configured patterns and the share of causal (query, key) pairs attention computed over the whole pre-fill.</summary>
-    private static void WriteDensity(PatternConfig patterns, IReadOnlyList<LayerAttentionDensity> density)
+    private static void WriteDensity(PatternConfig patterns, IReadOnlyList<LayerDensity> density)
     {
         var table = new Table().AddColumns("layer", "patterns", "sparse heads", "density");
         foreach (var layer in density)

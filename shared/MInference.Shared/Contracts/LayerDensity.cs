@@ -1,10 +1,13 @@
+using System.Globalization;
+
 namespace MInference.Shared.Contracts;
 
 /// <summary>
 /// How much attention one layer computed over a job (or one chunk): <see cref="CoveredPairs"/> (query, key)
 /// pairs against the <see cref="CausalPairs"/> dense causal attention would compute, summed over the
 /// layer's query heads. <see cref="Measured"/> is false when some sparse head's count is the budget
-/// bound (an upper bound) rather than its actual index.
+/// bound (an upper bound) rather than its actual index. The engine reports it per span and per sequence;
+/// jobs carry it in their results.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("minference.layer-density")]
 public sealed record LayerDensity(
@@ -30,4 +33,7 @@ public sealed record LayerDensity(
         return new LayerDensity(
             Layer, CoveredPairs + other.CoveredPairs, CausalPairs + other.CausalPairs, Math.Max(SparseHeads, other.SparseHeads), Heads, Measured && other.Measured);
     }
+
+    public override string ToString()
+        => string.Create(CultureInfo.InvariantCulture, $"layer {Layer}: {Density:P2} of causal pairs ({SparseHeads}/{Heads} heads sparse{(Measured ? string.Empty : ", budget bound")})");
 }

@@ -215,7 +215,7 @@ public sealed partial class DeviceWorker : IDisposable
             }
 
             MInferenceMetrics.PrefilledTokens.Add(tokens, _stageTag);
-            IReadOnlyList<LayerDensity> density = [.. result.AttentionDensity.Select(d => new LayerDensity(d.Layer, d.CoveredPairs, d.CausalPairs, d.SparseHeads, d.Heads, d.Measured))];
+            var density = result.AttentionDensity;
             if (slot.Shard.IsLastStage)
             {
                 using (result)

@@ -37,9 +37,6 @@ public static class ClusterBenchCommand
     /// <summary>How long the silos get to join and register their devices.</summary>
     private static readonly TimeSpan _joinTimeout = TimeSpan.FromSeconds(60);
 
-    /// <summary>How long a joined silo's devices may be missing before the bench announces them again.</summary>
-    private static readonly TimeSpan _announceAgainAfter = TimeSpan.FromSeconds(5);
-
     private static readonly JsonSerializerOptions _jsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public static Command Create()
@@ -307,16 +304,13 @@ public static class ClusterBenchCommand
 
         /// <summary>
         /// Joining silos register their devices with the coordinator as they start; wait until each one has.
-        /// A registration can land on a second coordinator activation while membership is still settling
-        /// (its device list lives in memory only) and be lost; a silo still missing after a while is
-        /// announced again through the first silo, as its own registrar would.
+        /// A registration lost to a second coordinator activation while membership settles is repeated by
+        /// the silo's own registrar within <see cref="Silo.Hosting.DeviceRegistrar.RefreshInterval"/>.
         /// </summary>
         private static async Task WaitForDevicesAsync(List<IHost> hosts, MInferenceClient client, CancellationToken cancellationToken)
         {
             var deadline = Stopwatch.StartNew();
             var names = hosts.Select(h => h.Services.GetRequiredService<ILocalSiloDetails>().Name).ToList();
-            var coordinator = hosts[0].Services.GetRequiredService<IGrainFactory>().GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey);
-            var nextAnnouncement = _announceAgainAfter;
             while (true)
             {
                 var devices = await client.GetDevicesAsync(cancellationToken);
@@ -329,17 +323,6 @@ public static class ClusterBenchCommand
                 if (deadline.Elapsed > _joinTimeout)
                 {
                     throw new ClusterUnavailableException($"in-process silos {string.Join(", ", missing)} had no devices registered after {_joinTimeout.TotalSeconds} s");
-                }
-
-                if (deadline.Elapsed > nextAnnouncement)
-                {
-                    nextAnnouncement += _announceAgainAfter;
-                    AnsiConsole.MarkupLine($"[yellow]devices of {Markup.Escape(string.Join(", ", missing))} not registered after {deadline.Elapsed.TotalSeconds:F0} s; announcing them again[/]");
-                    foreach (var name in missing)
-                    {
-                        var host = hosts[names.IndexOf(name)];
-                        await coordinator.RegisterDevicesAsync(name, host.Services.GetRequiredService<IDeviceDiscovery>().Discover(name));
-                    }
                 }
 
                 await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);

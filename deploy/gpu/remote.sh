@@ -23,6 +23,10 @@ rm -rf /tmp/dotnet && mkdir -p /tmp/dotnet
 tar -C /tmp/dotnet -xJf "$stage"/dotnet-runtime-*.tar.xz
 export DOTNET_ROOT=/tmp/dotnet DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
+if [[ -f $stage/tests.tar.xz ]]; then
+    rm -rf "$stage/tests" && tar -C "$stage" -xJf "$stage/tests.tar.xz"
+fi
+
 echo "== nvcc fatbin"
 build=/tmp/minference-kernels
 rm -rf "$build"

@@ -34,13 +34,16 @@ tar -C "$staging" -cf - tests | xz -T2 -6 >"$staging/tests.tar.xz"
 rm -rf "$staging/tests"
 
 # The runtime is the one this SDK runs on; the tarball is rebuilt only when that version changes.
+# The CLI needs ASP.NET Core's shared framework too (the silo's dashboard), so both frameworks travel.
 runtime_dir=$(ls -d "$dotnet_root"/shared/Microsoft.NETCore.App/* | sort -V | tail -1)
 runtime_version=$(basename "$runtime_dir")
-tarball="$staging/dotnet-runtime-$runtime_version.tar.xz"
+aspnet_version=$(basename "$(ls -d "$dotnet_root"/shared/Microsoft.AspNetCore.App/* | sort -V | tail -1)")
+tarball="$staging/dotnet-runtime-$runtime_version-aspnet-$aspnet_version.tar.xz"
 if [[ ! -f $tarball ]]; then
-    echo "== pack .NET runtime $runtime_version -> $tarball"
+    echo "== pack .NET runtime $runtime_version + ASP.NET Core $aspnet_version -> $tarball"
     rm -f "$staging"/dotnet-runtime-*.tar.xz
-    tar -C "$dotnet_root" -cJf "$tarball" dotnet host "shared/Microsoft.NETCore.App/$runtime_version"
+    tar -C "$dotnet_root" -cJf "$tarball" dotnet host "shared/Microsoft.NETCore.App/$runtime_version" \
+        "shared/Microsoft.AspNetCore.App/$aspnet_version"
 fi
 
 echo "== copy CUDA sources and scripts"

@@ -74,7 +74,10 @@ public sealed class SparseAttentionTests(CudaFixture fixture)
         AssertClose(actual, expected, seed, $"block-sparse rows {rows} at {queryStart}, {queryHeads}/{kvHeads} heads, d {headDim}, density {density}");
     }
 
-    /// <summary>A-shape: sink plus local window, keys in both counted once, equals the CPU's result (windows shorter and longer than a tile).</summary>
+    /// <summary>
+    /// A-shape: sink plus local window, keys in both counted once, equals the CPU's result (windows shorter
+    /// and longer than a tile; spans of one and several 256-row blocks, ragged last blocks).
+    /// </summary>
     [Theory]
     [InlineData(1, 0, 1, 1, 64, 4, 64)]
     [InlineData(100, 0, 4, 2, 128, 4, 30)]
@@ -82,6 +85,9 @@ public sealed class SparseAttentionTests(CudaFixture fixture)
     [InlineData(130, 1000, 4, 4, 64, 100, 257)]
     [InlineData(257, 700, 4, 1, 128, 1, 1)]
     [InlineData(333, 4000, 8, 1, 128, 70, 500)]
+    [InlineData(700, 2000, 4, 2, 128, 100, 1000)]
+    [InlineData(513, 0, 8, 2, 64, 30, 300)]
+    [InlineData(1000, 5000, 4, 1, 128, 256, 2048)]
     public void A_shape_matches_cpu(int rows, int queryStart, int queryHeads, int kvHeads, int headDim, int initKeys, int localKeys)
     {
         var backend = fixture.Backend;

@@ -162,6 +162,50 @@ public sealed unsafe partial class CudaBackend
     }
 
     /// <summary>
+    /// Sparse causal attention where each slot's index serves two query heads of one KV group: slot s
+    /// covers heads <paramref name="firstHeads"/>[s] and <paramref name="firstHeads"/>[s] + 1 with the same
+    /// ranges, columns or key blocks. One block computes both heads of a 64-row query block, so each K/V
+    /// tile it loads feeds two heads (the dense kernel's GQA-packed tiling); the result equals
+    /// <see cref="SparseAttention(in AttentionArguments, CudaSparseIndex)"/> with the slot's index given
+    /// to both heads. Opt-in: DESIGN's estimation gives every head its own index.
+    /// </summary>
+    public void SparseAttentionHeadPairs(in AttentionArguments arguments, CudaSparseIndex index, IReadOnlyList<int> firstHeads)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        ArgumentNullException.ThrowIfNull(firstHeads);
+        var (q, k, v, o) = CheckSparse(arguments);
+        if (index.SpanStart != arguments.QueryStart || index.SpanLength != q.Rows || firstHeads.Count != index.Heads)
+        {
+            throw new ArgumentException(
+                $"index covers span [{index.SpanStart}, +{index.SpanLength}) with {index.Heads} slots; the call is span [{arguments.QueryStart}, +{q.Rows}) with {firstHeads.Count} head pairs",
+                nameof(index));
+        }
+
+        var group = arguments.QueryHeads / arguments.KeyValueHeads;
+        foreach (var head in firstHeads)
+        {
+            if (head < 0 || head + 1 >= arguments.QueryHeads || head / group != (head + 1) / group)
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(firstHeads), head, $"a head pair's first head must have its successor in the same KV group of {group} query heads (0..{arguments.QueryHeads - 1})");
+            }
+        }
+
+        var kernel = SparsePairsKernel(index.Pattern == CudaSparsePattern.VerticalSlash ? "vs" : "bs", arguments.HeadDim);
+        Span<KernelArgument> args = stackalloc KernelArgument[16];
+        var n = SparseCommonArguments(args, arguments, q, k, v, o);
+        foreach (var pointer in index.Pointers)
+        {
+            args[n++] = pointer;
+        }
+
+        args[n++] = UploadInts("pairs.heads", [.. firstHeads]);
+        _context.MakeCurrent();
+        var blocks = (q.Rows + SparseQueryBlock - 1) / SparseQueryBlock;
+        kernel.Launch(_stream, ((uint)index.Heads, (uint)blocks), SparseThreads, (uint)SparsePairsSharedBytes(arguments.HeadDim), args[..n]);
+    }
+
+    /// <summary>
     /// A-shape attention: each query at position p attends to the sink keys <c>[0, min(initKeys, p + 1))</c>
     /// and the <paramref name="localKeys"/> keys ending at itself, keys in both counted once (as
     /// <c>SparseAttentionCpu.AShape</c>).
@@ -225,6 +269,20 @@ public sealed unsafe partial class CudaBackend
 
     /// <summary>Q tile plus SparseStages stages of K and V tiles, rows padded (sparse_attention_mma.cu).</summary>
     private static int SparseSharedBytes(int headDim) => (SparseQueryBlock + (2 * SparseStages * SparseKeyTile)) * (headDim + MmaRowPad) * 2;
+
+    private CudaKernel SparsePairsKernel(string pattern, int headDim)
+    {
+        var kernel = Kernel($"sparse_attention_{pattern}_pairs_d{headDim}");
+        if (_sharedMemoryRaised.Add(kernel.Name))
+        {
+            kernel.SetMaxDynamicSharedMemory(SparsePairsSharedBytes(headDim));
+        }
+
+        return kernel;
+    }
+
+    /// <summary>The head-pair kernels' Q tile (64 positions x 2 heads) plus the same K/V stages.</summary>
+    private static int SparsePairsSharedBytes(int headDim) => ((2 * SparseQueryBlock) + (2 * SparseStages * SparseKeyTile)) * (headDim + MmaRowPad) * 2;
 
     /// <summary>The A-shape kernels' 256-row Q tile plus the same K/V stages.</summary>
     private static int AShapeSharedBytes(int headDim) => (AShapeQueryBlock + (2 * SparseStages * SparseKeyTile)) * (headDim + MmaRowPad) * 2;

@@ -90,8 +90,11 @@ struct BlockSparseTiles
 // Warps x RowTiles 16-row tiles per block: VS and block-sparse use 4 x 1 (their index is per 64-row
 // block); A-shape, whose tiles follow from the block's positions alone, uses 8 x 2 (256 rows, the dense
 // kernel's best tiling: each K/V tile in shared memory feeds two mma per fragment load and 4x the rows).
-// Row tile mt of a warp holds positions warp_first + 16 mt .. + 15.
-template <int D, int Warps, int RowTiles, typename Tiles>
+// Unpacked, row tile mt of a warp holds positions warp_first + 16 mt .. + 15 of `head`. PackHeads (VS
+// and block-sparse whose index two query heads of one KV group share): row tile mt is head `head + mt`
+// at the warp's 16 positions, so a block is still one 64-row query block of the index while each K/V
+// tile feeds RowTiles heads (the dense kernel's GQA-packed tiling).
+template <int D, int Warps, int RowTiles, bool PackHeads, typename Tiles>
 __device__ __forceinline__ void sparse_attention_mma(
     Tiles tiles, const int* __restrict__ columns, int window, int head,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, bf16* __restrict__ o,
@@ -100,7 +103,10 @@ __device__ __forceinline__ void sparse_attention_mma(
     static_assert(D % 16 == 0, "head_dim must be a multiple of 16");
     constexpr int Threads = Warps * 32;
     constexpr int QueryRows = Warps * RowTiles * 16;
-    constexpr int WarpRows = RowTiles * 16;
+    constexpr int PositionRows = PackHeads ? Warps * 16 : QueryRows;  // positions a block spans
+    constexpr int WarpPositions = PackHeads ? 16 : RowTiles * 16;
+    constexpr int TilePositionStep = PackHeads ? 0 : 16;             // row tile mt's first position - warp's
+    constexpr int TileSharedStep = PackHeads ? PositionRows : 16;    // row tile mt's first Q row in shared - warp's
     constexpr int Stride = D + SparsePad;
     constexpr int KSteps = D / 16;
     constexpr int ScoreTiles = SparseKeyTile / 8;
@@ -113,7 +119,7 @@ __device__ __forceinline__ void sparse_attention_mma(
     bf16* sV = sK + SparseStages * SparseKeyTile * Stride;
 
     const int kv_head = head / (hq / hkv);
-    const int row0 = blockIdx.y * QueryRows;
+    const int row0 = blockIdx.y * PositionRows;
     const int warp = threadIdx.x >> 5;
     const int lane = threadIdx.x & 31;
     const int group = lane >> 2;
@@ -130,8 +136,11 @@ __device__ __forceinline__ void sparse_attention_mma(
     {
         int r = idx / Chunks;
         int c = (idx - r * Chunks) * 8;
-        bool valid = row0 + r < q_rows;
-        const bf16* src = valid ? q + (long long)(row0 + r) * q_stride + (long long)head * D + c : q;
+        // Packed: shared row r holds head head + r / PositionRows at position r % PositionRows.
+        const int position = PackHeads ? r % PositionRows : r;
+        const int row_head = PackHeads ? head + r / PositionRows : head;
+        bool valid = row0 + position < q_rows;
+        const bf16* src = valid ? q + (long long)(row0 + position) * q_stride + (long long)row_head * D + c : q;
         cp_async_16(shared_address(sQ + r * Stride + c), src, valid);
     }
 
@@ -167,9 +176,9 @@ __device__ __forceinline__ void sparse_attention_mma(
         row_sum[mt][0] = row_sum[mt][1] = 0.0f;
     }
 
-    const int warp_first = query_start + row0 + warp * WarpRows;
-    const int warp_last = warp_first + WarpRows - 1;
-    const bf16* warp_q = sQ + warp * WarpRows * Stride;
+    const int warp_first = query_start + row0 + warp * WarpPositions;
+    const int warp_last = warp_first + WarpPositions - 1;
+    const bf16* warp_q = sQ + warp * WarpPositions * Stride;
     int stage = 0;
 
     while (pending.count > 0)
@@ -205,7 +214,7 @@ __device__ __forceinline__ void sparse_attention_mma(
 #pragma unroll
                 for (int mt = 0; mt < RowTiles; mt++)
                 {
-                    const bf16* pq = warp_q + (mt * 16 + (matrix & 1) * 8 + matrix_row) * Stride + ks * 16 + (matrix >> 1) * 8;
+                    const bf16* pq = warp_q + (mt * TileSharedStep + (matrix & 1) * 8 + matrix_row) * Stride + ks * 16 + (matrix >> 1) * 8;
                     ldmatrix_x4(qf[mt][0], qf[mt][1], qf[mt][2], qf[mt][3], shared_address(pq));
                 }
 #pragma unroll
@@ -228,7 +237,7 @@ __device__ __forceinline__ void sparse_attention_mma(
             {
                 // Mask keys past the tile's count, after the row (causal) or before its window.
                 // Row-tile-uniform tests: most range and window tiles lie wholly inside every row's keys.
-                const int tile_first_row = warp_first + mt * 16;
+                const int tile_first_row = warp_first + mt * TilePositionStep;
                 const bool causal_cut = contiguous && tile_last > tile_first_row;
                 const bool window_cut = tile.kind == TileWindow && tile.first <= tile_first_row + 15 - window;
                 if (tile.count < SparseKeyTile || causal_cut || window_cut)
@@ -339,12 +348,13 @@ __device__ __forceinline__ void sparse_attention_mma(
             float total = row_sum[mt][h];
             total += __shfl_xor_sync(0xffffffffu, total, 1);
             total += __shfl_xor_sync(0xffffffffu, total, 2);
-            const int row = row0 + warp * WarpRows + mt * 16 + group + h * 8;
+            const int row = row0 + warp * WarpPositions + mt * TilePositionStep + group + h * 8;
             if (row < q_rows)
             {
                 // A row that saw no key (impossible for a valid index) gets zeros, like the CPU reference.
                 const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-                bf16* dst = o + (long long)row * q_stride + (long long)head * D + quad * 2;
+                const int row_head = PackHeads ? head + mt : head;
+                bf16* dst = o + (long long)row * q_stride + (long long)row_head * D + quad * 2;
 #pragma unroll
                 for (int t = 0; t < OutTiles; t++)
                 {
@@ -358,7 +368,7 @@ __device__ __forceinline__ void sparse_attention_mma(
 // Index buffers hold every query head's arrays back to back: head h's per-block offsets are
 // block_offsets[h * (gridDim.y + 1) ...] (values relative to its own arrays), and its ranges,
 // columns or key blocks start at the 64-bit element base[h].
-template <int D>
+template <int D, bool PackHeads>
 __device__ __forceinline__ void vertical_slash_entry(
     const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,
     const int* range_offsets, const int* range_bounds, const long long* range_base,
@@ -375,10 +385,10 @@ __device__ __forceinline__ void vertical_slash_entry(
     tiles.range_end = 0;
     tiles.column = column_offsets[per_head];
     tiles.column_stop = column_offsets[per_head + 1];
-    sparse_attention_mma<D, SparseWarps, 1>(tiles, columns + column_base[slot], 0, head, q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
+    sparse_attention_mma<D, SparseWarps, PackHeads ? 2 : 1, PackHeads>(tiles, columns + column_base[slot], 0, head, q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
 }
 
-template <int D>
+template <int D, bool PackHeads>
 __device__ __forceinline__ void block_sparse_entry(
     const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,
     const int* block_offsets, const int* key_blocks, const long long* block_base, const int* heads)
@@ -391,7 +401,7 @@ __device__ __forceinline__ void block_sparse_entry(
     tiles.item = block_offsets[per_head];
     tiles.item_stop = block_offsets[per_head + 1];
     tiles.key_length = query_start + q_rows;
-    sparse_attention_mma<D, SparseWarps, 1>(tiles, nullptr, 0, head, q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
+    sparse_attention_mma<D, SparseWarps, PackHeads ? 2 : 1, PackHeads>(tiles, nullptr, 0, head, q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
 }
 
 // A-shape: the sink keys [0, min(init, last + 1)) as causal tiles, then the window keys from
@@ -433,7 +443,7 @@ __device__ __forceinline__ void a_shape_entry(
     tiles.window_start = max(init_keys, first - local_keys + 1);
     tiles.window_end = last + 1;
     tiles.position = tiles.sink_end > 0 ? 0 : tiles.window_start;
-    sparse_attention_mma<D, AShapeWarps, AShapeRowTiles>(tiles, nullptr, local_keys, head, q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
+    sparse_attention_mma<D, AShapeWarps, AShapeRowTiles, false>(tiles, nullptr, local_keys, head, q, k, v, o, q_rows, query_start, hq, hkv, scale_log2);
 }
 
 #define SPARSE_KERNELS(D)                                                                                                                   \
@@ -442,14 +452,29 @@ __device__ __forceinline__ void a_shape_entry(
         const int* range_offsets, const int* range_bounds, const long long* range_base,                                                    \
         const int* column_offsets, const int* columns, const long long* column_base, const int* heads)                                     \
     {                                                                                                                                       \
-        vertical_slash_entry<D>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, range_offsets, range_bounds, range_base,             \
-                                column_offsets, columns, column_base, heads);                                                               \
+        vertical_slash_entry<D, false>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, range_offsets, range_bounds, range_base,      \
+                                       column_offsets, columns, column_base, heads);                                                        \
     }                                                                                                                                       \
     extern "C" __global__ void __launch_bounds__(SparseThreads) sparse_attention_bs_d##D(                                                  \
         const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,               \
         const int* block_offsets, const int* key_blocks, const long long* block_base, const int* heads)                                    \
     {                                                                                                                                       \
-        block_sparse_entry<D>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, block_offsets, key_blocks, block_base, heads);         \
+        block_sparse_entry<D, false>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, block_offsets, key_blocks, block_base, heads);  \
+    }                                                                                                                                       \
+    /* Head pairs: slot s's index serves query heads heads[s] and heads[s] + 1 (one KV group). */                                          \
+    extern "C" __global__ void __launch_bounds__(SparseThreads) sparse_attention_vs_pairs_d##D(                                            \
+        const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,               \
+        const int* range_offsets, const int* range_bounds, const long long* range_base,                                                    \
+        const int* column_offsets, const int* columns, const long long* column_base, const int* heads)                                     \
+    {                                                                                                                                       \
+        vertical_slash_entry<D, true>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, range_offsets, range_bounds, range_base,       \
+                                      column_offsets, columns, column_base, heads);                                                         \
+    }                                                                                                                                       \
+    extern "C" __global__ void __launch_bounds__(SparseThreads) sparse_attention_bs_pairs_d##D(                                            \
+        const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,               \
+        const int* block_offsets, const int* key_blocks, const long long* block_base, const int* heads)                                    \
+    {                                                                                                                                       \
+        block_sparse_entry<D, true>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, block_offsets, key_blocks, block_base, heads);   \
     }                                                                                                                                       \
     extern "C" __global__ void __launch_bounds__(AShapeThreads, 1) sparse_attention_ashape_d##D(                                              \
         const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,               \

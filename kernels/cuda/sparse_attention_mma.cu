@@ -2,7 +2,10 @@
 //
 // One block per (query head, query block), all heads of a layer in one launch: VS and Block-Sparse
 // blocks are 64 rows (4 warps of 16 rows, the index's block); A-shape blocks 256 rows (8 warps of two
-// 16-row tiles, the dense kernel's tiling, since its tiles follow from positions alone). A block walks a sequence of 64-key tiles its pattern's index names; every tile runs one
+// 16-row tiles, the dense kernel's tiling, since its tiles follow from positions alone). The *_pairs
+// kernels run VS / Block-Sparse for two query heads of one KV group that share an index: a block is
+// the 64 positions of both heads (4 warps x two 16-row tiles, one per head), so each K/V tile feeds
+// both heads' MMAs (1.4-1.6x the per-head kernels' rate on the H100, docs/PERFORMANCE.md). A block walks a sequence of 64-key tiles its pattern's index names; every tile runs one
 // step of the same online softmax, so a row's result is softmax over the union of its tiles:
 //   - contiguous tiles [first, first + count) with the causal mask key <= position (and, for the
 //     A-shape window, key >= position - window + 1);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using MInference.Kernels.Backends;
 using MInference.Kernels.Cuda;
 using MInference.Kernels.Sparse;
@@ -24,7 +25,13 @@ public static class AttentionBenchCommand
     private const int KeyValueHeads = 8;
     private const int HeadDim = 128;
 
-    private static readonly JsonSerializerOptions _jsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    // Named float literals: with --no-dense the dense time (and the speedup it feeds) is NaN.
+    private static readonly JsonSerializerOptions _jsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     public static Command Create()
     {

@@ -13,13 +13,20 @@ public sealed unsafe partial class CudaBackend
     internal const int SparseStages = 2;
     internal const int SparseThreads = 128;
 
+    // A-shape blocks: 8 warps x two 16-row tiles (sparse_attention_mma.cu's AShape* constants).
+    internal const int AShapeQueryBlock = 256;
+    internal const int AShapeThreads = 256;
+
     /// <summary>
     /// Pre-fill attention with one pattern per query head, all on the GPU (IComputeBackend contract):
     /// Vertical-Slash heads are estimated (last-64-query scores, top-k) and converted on the GPU, then run
     /// in one launch; Block-Sparse heads likewise; A-shape heads in one launch with their own sink and
     /// window. A head whose pattern would select every causal key (<see cref="SparseHeadPlan.SelectsEverything"/>)
     /// runs dense: the dense kernel when every head does, else the A-shape kernel with a window over the
-    /// whole cache (exactly dense attention) in the A-shape launch.
+    /// whole cache (exactly dense attention) in the A-shape launch. When <paramref name="headPatterns"/> is a
+    /// <see cref="HeadPatternCoverage"/>, each head records what it ran and the (query, key) pairs its kernel
+    /// computed, as the CPU backend does: counted on the GPU from the built index for VS and Block-Sparse
+    /// (one small download and stream synchronisation per call), exact by formula for A-shape and dense.
     /// </summary>
     public void SparseAttention(in AttentionArguments arguments, IReadOnlyList<HeadPattern> headPatterns)
     {
@@ -32,9 +39,13 @@ public sealed unsafe partial class CudaBackend
 
         var keyLength = (int)arguments.KeyLength;
         var kinds = headPatterns.Select(p => SparseHeadPlan.SelectsEverything(p, keyLength) ? SparsePatternKind.Dense : p.Kind).ToArray();
+        var coverage = headPatterns as HeadPatternCoverage;
+        var spanStart = (int)arguments.QueryStart;
+        var spanLength = (int)q.Rows;
         if (kinds.All(k => k == SparsePatternKind.Dense))
         {
             Attention(arguments);
+            RecordFormulaCoverage(coverage, kinds, headPatterns, spanStart, spanLength);
             return;
         }
 
@@ -45,6 +56,7 @@ public sealed unsafe partial class CudaBackend
         {
             var index = EstimateVerticalSlashIndex(arguments, verticalSlash, [.. verticalSlash.Select(h => (patterns[h].Verticals, patterns[h].Slashes))]);
             SparseAttention(arguments, index);
+            RecordIndexCoverage(coverage, index);
         }
 
         var blockSparse = HeadsOf(SparsePatternKind.BlockSparse);
@@ -52,6 +64,7 @@ public sealed unsafe partial class CudaBackend
         {
             var index = EstimateBlockSparseIndex(arguments, blockSparse, [.. blockSparse.Select(h => patterns[h].TopBlocks)]);
             SparseAttention(arguments, index);
+            RecordIndexCoverage(coverage, index);
         }
 
         // A-shape and dense heads share one launch; dense = sink of 1 plus a window over every key.
@@ -71,7 +84,49 @@ public sealed unsafe partial class CudaBackend
             args[n++] = UploadInts("as.heads", windowed);
             args[n++] = UploadInts("as.init", init);
             args[n++] = UploadInts("as.local", local);
-            LaunchSparse(SparseKernel("ashape_heads", arguments.HeadDim), windowed.Length, arguments.HeadDim, q, args[..n]);
+            LaunchAShape(SparseKernel("ashape_heads", arguments.HeadDim), windowed.Length, arguments.HeadDim, q, args[..n]);
+            RecordFormulaCoverage(coverage, kinds, headPatterns, spanStart, spanLength);
+        }
+    }
+
+    /// <summary>Records each slot's pairs as counted on the GPU from its index (synchronises the stream).</summary>
+    private void RecordIndexCoverage(HeadPatternCoverage? coverage, CudaSparseIndex index)
+    {
+        if (coverage is null)
+        {
+            return;
+        }
+
+        var kind = index.Pattern == CudaSparsePattern.VerticalSlash ? SparsePatternKind.VerticalSlash : SparsePatternKind.BlockSparse;
+        var pairs = CoveredPairs(index);
+        for (var slot = 0; slot < pairs.Length; slot++)
+        {
+            coverage.Record(index.HeadOfSlot[slot], kind, pairs[slot]);
+        }
+    }
+
+    /// <summary>
+    /// Records the A-shape and dense heads, whose pairs follow from the span: A-shape rows see
+    /// min(p + 1, sink + window) keys (the kernel masks exactly), dense rows p + 1 (as SparseHeadPlan.CoveredPairs).
+    /// </summary>
+    private static void RecordFormulaCoverage(HeadPatternCoverage? coverage, SparsePatternKind[] kinds, IReadOnlyList<HeadPattern> patterns, int spanStart, int spanLength)
+    {
+        if (coverage is null)
+        {
+            return;
+        }
+
+        for (var head = 0; head < kinds.Length; head++)
+        {
+            if (kinds[head] == SparsePatternKind.Dense)
+            {
+                coverage.Record(head, SparsePatternKind.Dense, SparseCoverage.CausalPairsOf(spanStart, spanLength));
+            }
+            else if (kinds[head] == SparsePatternKind.AShape)
+            {
+                var cap = (long)patterns[head].InitKeys + patterns[head].LocalKeys;
+                coverage.Record(head, SparsePatternKind.AShape, SpanAttentionCost.CappedPairs(spanStart, spanLength, cap));
+            }
         }
     }
 
@@ -107,6 +162,50 @@ public sealed unsafe partial class CudaBackend
     }
 
     /// <summary>
+    /// Sparse causal attention where each slot's index serves two query heads of one KV group: slot s
+    /// covers heads <paramref name="firstHeads"/>[s] and <paramref name="firstHeads"/>[s] + 1 with the same
+    /// ranges, columns or key blocks. One block computes both heads of a 64-row query block, so each K/V
+    /// tile it loads feeds two heads (the dense kernel's GQA-packed tiling); the result equals
+    /// <see cref="SparseAttention(in AttentionArguments, CudaSparseIndex)"/> with the slot's index given
+    /// to both heads. Opt-in: DESIGN's estimation gives every head its own index.
+    /// </summary>
+    public void SparseAttentionHeadPairs(in AttentionArguments arguments, CudaSparseIndex index, IReadOnlyList<int> firstHeads)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        ArgumentNullException.ThrowIfNull(firstHeads);
+        var (q, k, v, o) = CheckSparse(arguments);
+        if (index.SpanStart != arguments.QueryStart || index.SpanLength != q.Rows || firstHeads.Count != index.Heads)
+        {
+            throw new ArgumentException(
+                $"index covers span [{index.SpanStart}, +{index.SpanLength}) with {index.Heads} slots; the call is span [{arguments.QueryStart}, +{q.Rows}) with {firstHeads.Count} head pairs",
+                nameof(index));
+        }
+
+        var group = arguments.QueryHeads / arguments.KeyValueHeads;
+        foreach (var head in firstHeads)
+        {
+            if (head < 0 || head + 1 >= arguments.QueryHeads || head / group != (head + 1) / group)
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(firstHeads), head, $"a head pair's first head must have its successor in the same KV group of {group} query heads (0..{arguments.QueryHeads - 1})");
+            }
+        }
+
+        var kernel = SparsePairsKernel(index.Pattern == CudaSparsePattern.VerticalSlash ? "vs" : "bs", arguments.HeadDim);
+        Span<KernelArgument> args = stackalloc KernelArgument[16];
+        var n = SparseCommonArguments(args, arguments, q, k, v, o);
+        foreach (var pointer in index.Pointers)
+        {
+            args[n++] = pointer;
+        }
+
+        args[n++] = UploadInts("pairs.heads", [.. firstHeads]);
+        _context.MakeCurrent();
+        var blocks = (q.Rows + SparseQueryBlock - 1) / SparseQueryBlock;
+        kernel.Launch(_stream, ((uint)index.Heads, (uint)blocks), SparseThreads, (uint)SparsePairsSharedBytes(arguments.HeadDim), args[..n]);
+    }
+
+    /// <summary>
     /// A-shape attention: each query at position p attends to the sink keys <c>[0, min(initKeys, p + 1))</c>
     /// and the <paramref name="localKeys"/> keys ending at itself, keys in both counted once (as
     /// <c>SparseAttentionCpu.AShape</c>).
@@ -120,7 +219,7 @@ public sealed unsafe partial class CudaBackend
         var n = SparseCommonArguments(args, arguments, q, k, v, o);
         args[n++] = initKeys;
         args[n++] = localKeys;
-        LaunchSparse(SparseKernel("ashape", arguments.HeadDim), arguments.QueryHeads, arguments.HeadDim, q, args[..n]);
+        LaunchAShape(SparseKernel("ashape", arguments.HeadDim), arguments.QueryHeads, arguments.HeadDim, q, args[..n]);
     }
 
     /// <summary>Copies a host index array to new device memory (on the stream; the array may be reused at once).</summary>
@@ -162,7 +261,7 @@ public sealed unsafe partial class CudaBackend
         var kernel = Kernel($"sparse_attention_{pattern}_d{headDim}");
         if (_sharedMemoryRaised.Add(kernel.Name))
         {
-            kernel.SetMaxDynamicSharedMemory(SparseSharedBytes(headDim));
+            kernel.SetMaxDynamicSharedMemory(pattern.StartsWith("ashape", StringComparison.Ordinal) ? AShapeSharedBytes(headDim) : SparseSharedBytes(headDim));
         }
 
         return kernel;
@@ -170,6 +269,23 @@ public sealed unsafe partial class CudaBackend
 
     /// <summary>Q tile plus SparseStages stages of K and V tiles, rows padded (sparse_attention_mma.cu).</summary>
     private static int SparseSharedBytes(int headDim) => (SparseQueryBlock + (2 * SparseStages * SparseKeyTile)) * (headDim + MmaRowPad) * 2;
+
+    private CudaKernel SparsePairsKernel(string pattern, int headDim)
+    {
+        var kernel = Kernel($"sparse_attention_{pattern}_pairs_d{headDim}");
+        if (_sharedMemoryRaised.Add(kernel.Name))
+        {
+            kernel.SetMaxDynamicSharedMemory(SparsePairsSharedBytes(headDim));
+        }
+
+        return kernel;
+    }
+
+    /// <summary>The head-pair kernels' Q tile (64 positions x 2 heads) plus the same K/V stages.</summary>
+    private static int SparsePairsSharedBytes(int headDim) => ((2 * SparseQueryBlock) + (2 * SparseStages * SparseKeyTile)) * (headDim + MmaRowPad) * 2;
+
+    /// <summary>The A-shape kernels' 256-row Q tile plus the same K/V stages.</summary>
+    private static int AShapeSharedBytes(int headDim) => (AShapeQueryBlock + (2 * SparseStages * SparseKeyTile)) * (headDim + MmaRowPad) * 2;
 
     private static int SparseCommonArguments(Span<KernelArgument> args, in AttentionArguments a, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor o)
     {
@@ -190,5 +306,12 @@ public sealed unsafe partial class CudaBackend
         _context.MakeCurrent();
         var blocks = (q.Rows + SparseQueryBlock - 1) / SparseQueryBlock;
         kernel.Launch(_stream, ((uint)slots, (uint)blocks), SparseThreads, (uint)SparseSharedBytes(headDim), args);
+    }
+
+    private void LaunchAShape(CudaKernel kernel, int slots, int headDim, CudaTensor q, ReadOnlySpan<KernelArgument> args)
+    {
+        _context.MakeCurrent();
+        var blocks = (q.Rows + AShapeQueryBlock - 1) / AShapeQueryBlock;
+        kernel.Launch(_stream, ((uint)slots, (uint)blocks), AShapeThreads, (uint)AShapeSharedBytes(headDim), args);
     }
 }

@@ -270,6 +270,7 @@ __device__ __forceinline__ void vs_estimate_scores(
 
 constexpr int TopKThreads = 1024;
 constexpr int TopKWarps = TopKThreads / 32;
+constexpr int BlockTopKThreads = 256;
 
 __device__ __forceinline__ unsigned order_key(float f)
 {
@@ -316,14 +317,18 @@ __device__ __forceinline__ int block_exclusive_scan(int value, int* scratch, int
     return warp_base + inclusive - value;
 }
 
-// Needs 32 * 256 + 256 + 40 ints of shared memory (blockDim.x <= 1024).
+// Shared memory a block of `warps` warps needs: per-warp histograms, the merged bins, scan scratch.
+__host__ __device__ constexpr int top_k_shared_ints(int warps) { return warps * 256 + 256 + 40; }
+
+// Needs top_k_shared_ints(blockDim.x / 32) ints of shared memory (blockDim.x <= 1024).
 __device__ void top_k_block(const float* scores, int n, int k, int forced_lo, int forced_hi, int* out, int* shared)
 {
-    int* histograms = shared;          // [warps][256]
-    int* bins = shared + 32 * 256;     // [256]
-    int* scan = bins + 256;            // [32] + 8 spare
     const int warps = blockDim.x >> 5;
+    int* histograms = shared;          // [warps][256]
+    int* bins = shared + warps * 256;  // [256]
+    int* scan = bins + 256;            // [32] + 8 spare
     const int warp = threadIdx.x >> 5;
+    const int lane = threadIdx.x & 31;
     if (k <= 0) return;
     if (k >= n)
     {
@@ -350,17 +355,38 @@ __device__ void top_k_block(const float* scores, int n, int k, int forced_lo, in
             bins[b] = total;
         }
         __syncthreads();
-        if (threadIdx.x == 0)
+        // The bin holding the remaining-th largest key: warp 0, lane l owning bins [8 (31 - l), +8) so
+        // that an inclusive prefix over lanes counts keys from the top bin down (one thread walking all
+        // 256 bins serially cost ~8K cycles a pass, most of a small selection's time).
+        if (warp == 0)
         {
-            int above = 0;
-            int b = 255;
-            for (; b > 0; b--)
+            const int high = 255 - 8 * lane;  // the lane's bins, top first: high, high - 1, ..., high - 7
+            int own = 0;
+#pragma unroll
+            for (int i = 0; i < 8; i++) own += bins[high - i];
+            int inclusive = own;
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1)
             {
-                if (above + bins[b] >= remaining) break;
-                above += bins[b];
+                const int v = __shfl_up_sync(0xffffffffu, inclusive, o);
+                if (lane >= o) inclusive += v;
             }
-            scan[32] = b;
-            scan[33] = remaining - above;
+            const int above_lane = inclusive - own;  // keys in bins above the lane's
+            // The first lane whose inclusive count reaches `remaining` holds the bin (bin 0 takes the rest).
+            const unsigned reached = __ballot_sync(0xffffffffu, inclusive >= remaining);
+            const int owner = reached != 0u ? __ffs(reached) - 1 : 31;
+            if (lane == owner)
+            {
+                int above = above_lane;
+                int b = high;
+                for (int i = 0; i < 7 && b > 0; i++, b--)
+                {
+                    if (above + bins[b] >= remaining) break;
+                    above += bins[b];
+                }
+                scan[32] = b;
+                scan[33] = remaining - above;
+            }
         }
         __syncthreads();
         prefix |= (unsigned)scan[32] << shift;
@@ -401,7 +427,7 @@ extern "C" __global__ void __launch_bounds__(TopKThreads) vs_select_top_k(
     const float* column_scores, const float* slash_scores, long long score_stride, int n, const int* budgets,
     int forced_columns, int forced_offsets, int* columns_out, int column_stride, int* offsets_out, int offset_stride)
 {
-    __shared__ int shared[32 * 256 + 256 + 40];
+    __shared__ int shared[top_k_shared_ints(TopKWarps)];
     const int slot = blockIdx.x;
     if (blockIdx.y == 0)
     {
@@ -419,7 +445,7 @@ extern "C" __global__ void __launch_bounds__(TopKThreads) vs_select_top_k(
 extern "C" __global__ void __launch_bounds__(TopKThreads) top_k_rows(
     const float* scores, int n, const int* k, const int* forced_lo, const int* forced_hi, int* out, int out_stride)
 {
-    __shared__ int shared[32 * 256 + 256 + 40];
+    __shared__ int shared[top_k_shared_ints(TopKWarps)];
     const int r = blockIdx.x;
     top_k_block(scores + (long long)r * n, n, k[r], forced_lo[r], forced_hi[r], out + (long long)r * out_stride, shared);
 }
@@ -592,59 +618,66 @@ extern "C" __global__ void bs_pool_rows(const bf16* src, long long rows, int col
     out[block * columns + c] = sum / count;
 }
 
-// scores[qb][kb] for qb in [0, query_blocks), kb in [0, key_blocks); 64 x 64 outputs a block, 256
-// threads, 4 x 4 each; tiles wholly past every row's allowed blocks are skipped (their scores are
-// never read). pooled_q row stride hq * D (the slot's head at head * D), pooled_k row stride hkv * D.
+// scores[qb][kb] for qb in [0, query_blocks), kb in [0, key_blocks); 128 x 128 outputs a block, 256
+// threads, 8 x 8 each (rows ty * 4 + {0..3} and 64 + ty * 4 + {0..3}, columns likewise from tx), so a
+// float4 pair of A and of B feeds 64 FMAs: the former 4 x 4 per thread issued one scalar shared load
+// per two FMAs and ran at the shared-memory pipe's rate. Tiles wholly past every row's allowed blocks
+// are skipped (their scores are never read). pooled_q row stride hq * D (the slot's head at head * D),
+// pooled_k row stride hkv * D.
+constexpr int BlockScoreTile = 128;
+constexpr int BlockScoreDepth = 16;
+constexpr int BlockScoreStride = BlockScoreTile + 4;
+
 template <int D>
 __device__ __forceinline__ void bs_block_scores(
     const float* pooled_q, const float* pooled_k, int head, int kv_head, int hq, int hkv, int query_blocks, int key_blocks,
     int span_start, int span_rows, float* scores)
 {
-    __shared__ float sq[32][65];
-    __shared__ float sk[32][65];
-    const int qb0 = blockIdx.y * 64;
-    const int kb0 = blockIdx.x * 64;
-    const int last_row_position = span_start + min((qb0 + 64) * 64, span_rows) - 1;
+    static_assert(D % BlockScoreDepth == 0, "head_dim must be a multiple of the staged depth");
+    __shared__ __align__(16) float sq[BlockScoreDepth][BlockScoreStride];
+    __shared__ __align__(16) float sk[BlockScoreDepth][BlockScoreStride];
+    const int qb0 = blockIdx.y * BlockScoreTile;
+    const int kb0 = blockIdx.x * BlockScoreTile;
+    const int last_row_position = span_start + min((qb0 + BlockScoreTile) * 64, span_rows) - 1;
     if (kb0 > last_row_position / 64) return;
     const int tx = threadIdx.x & 15;
     const int ty = threadIdx.x >> 4;
-    float acc[4][4] = {};
-    for (int d0 = 0; d0 < D; d0 += 32)
+    float acc[8][8] = {};
+    for (int d0 = 0; d0 < D; d0 += BlockScoreDepth)
     {
-        for (int i = threadIdx.x; i < 64 * 32; i += 256)
+        for (int i = threadIdx.x; i < BlockScoreTile * BlockScoreDepth; i += 256)
         {
-            const int r = i >> 5;
-            const int c = i & 31;
+            const int r = i / BlockScoreDepth;
+            const int c = i % BlockScoreDepth;
             sq[c][r] = qb0 + r < query_blocks ? pooled_q[(long long)(qb0 + r) * hq * D + head * D + d0 + c] : 0.0f;
             sk[c][r] = kb0 + r < key_blocks ? pooled_k[(long long)(kb0 + r) * hkv * D + kv_head * D + d0 + c] : 0.0f;
         }
         __syncthreads();
-#pragma unroll 8
-        for (int c = 0; c < 32; c++)
+#pragma unroll
+        for (int c = 0; c < BlockScoreDepth; c++)
         {
-            float a[4], b[4];
+            const float4 a0 = *reinterpret_cast<const float4*>(&sq[c][ty * 4]);
+            const float4 a1 = *reinterpret_cast<const float4*>(&sq[c][64 + ty * 4]);
+            const float4 b0 = *reinterpret_cast<const float4*>(&sk[c][tx * 4]);
+            const float4 b1 = *reinterpret_cast<const float4*>(&sk[c][64 + tx * 4]);
+            const float a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+            const float b[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
 #pragma unroll
-            for (int i = 0; i < 4; i++)
-            {
-                a[i] = sq[c][ty + 16 * i];
-                b[i] = sk[c][tx + 16 * i];
-            }
+            for (int i = 0; i < 8; i++)
 #pragma unroll
-            for (int i = 0; i < 4; i++)
-#pragma unroll
-                for (int j = 0; j < 4; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+                for (int j = 0; j < 8; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
         }
         __syncthreads();
     }
 #pragma unroll
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 8; i++)
     {
-        const int qb = qb0 + ty + 16 * i;
+        const int qb = qb0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
         if (qb >= query_blocks) continue;
 #pragma unroll
-        for (int j = 0; j < 4; j++)
+        for (int j = 0; j < 8; j++)
         {
-            const int kb = kb0 + tx + 16 * j;
+            const int kb = kb0 + (j < 4 ? tx * 4 + j : 64 + tx * 4 + j - 4);
             if (kb < key_blocks) scores[(long long)qb * key_blocks + kb] = acc[i][j];
         }
     }
@@ -652,10 +685,12 @@ __device__ __forceinline__ void bs_block_scores(
 
 // Per query block b of the slot: allowed = last / 64 + 1 key blocks, diagonal blocks [first / 64,
 // allowed) forced, count = min(max(top, allowed - first / 64), allowed) written at block_offsets[b].
-extern "C" __global__ void __launch_bounds__(TopKThreads) bs_select_top_k(
+// 256 threads a block (n is at most 16K key blocks at 1M): 8 KB of histograms instead of 33 KB, so
+// eight selections share an SM and each pass's histogram clearing and merging is a quarter as long.
+extern "C" __global__ void __launch_bounds__(BlockTopKThreads) bs_select_top_k(
     const float* scores, int key_blocks, int span_start, int span_rows, int top_blocks, const int* block_offsets, int* key_blocks_out)
 {
-    __shared__ int shared[32 * 256 + 256 + 40];
+    __shared__ int shared[top_k_shared_ints(BlockTopKThreads / 32)];
     const int b = blockIdx.x;
     const int first = span_start + b * 64;
     const int last = span_start + min((b + 1) * 64, span_rows) - 1;

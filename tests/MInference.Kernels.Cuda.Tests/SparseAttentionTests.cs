@@ -74,7 +74,54 @@ public sealed class SparseAttentionTests(CudaFixture fixture)
         AssertClose(actual, expected, seed, $"block-sparse rows {rows} at {queryStart}, {queryHeads}/{kvHeads} heads, d {headDim}, density {density}");
     }
 
-    /// <summary>A-shape: sink plus local window, keys in both counted once, equals the CPU's result (windows shorter and longer than a tile).</summary>
+    /// <summary>
+    /// Head pairs: one index per pair of query heads of a KV group, both heads computed in one block
+    /// (SparseAttentionHeadPairs), equal the CPU reference run with the pair's index on each of its heads,
+    /// for Vertical-Slash and Block-Sparse (pairs listed out of order, GQA groups of 2-8).
+    /// </summary>
+    [Theory]
+    [InlineData(1, 0, 2, 1, 64, 3, 2, 0.5)]
+    [InlineData(100, 0, 4, 2, 128, 20, 8, 0.3)]
+    [InlineData(77, 300, 8, 2, 128, 150, 12, 0.2)]
+    [InlineData(257, 700, 4, 1, 128, 200, 40, 0.25)]
+    [InlineData(333, 4000, 8, 1, 64, 300, 25, 0.05)]
+    public void Head_pairs_match_cpu(int rows, int queryStart, int queryHeads, int kvHeads, int headDim, int columns, int offsets, double density)
+    {
+        var backend = fixture.Backend;
+        var seed = FreshSeed();
+        var random = new Random(seed);
+        var span = new SparseSpan(queryHeads, kvHeads, headDim, queryStart, rows);
+        var (q, k, v) = Inputs(random, span);
+
+        // Every head in some pair; slots in reverse order, so slot s is not pair s.
+        var firstHeads = Enumerable.Range(0, queryHeads / 2).Select(p => queryHeads - 2 - (2 * p)).ToArray();
+        var vs = firstHeads.Select(_ => VerticalSlashBlockIndex.Build(RandomSelection(random, span, columns, offsets))).ToArray();
+        var bs = firstHeads.Select(_ => RandomBlocks(random, span, density)).ToArray();
+        using var vsIndex = CudaSparseIndex.VerticalSlash(backend, vs);
+        using var bsIndex = CudaSparseIndex.BlockSparse(backend, bs);
+
+        var vsActual = RunGpu(backend, span, q, k, v, arguments => backend.SparseAttentionHeadPairs(arguments, vsIndex, firstHeads));
+        var bsActual = RunGpu(backend, span, q, k, v, arguments => backend.SparseAttentionHeadPairs(arguments, bsIndex, firstHeads));
+        var vsExpected = Enumerable.Repeat(float.NaN, q.Length).ToArray();
+        var bsExpected = Enumerable.Repeat(float.NaN, q.Length).ToArray();
+        for (var p = 0; p < firstHeads.Length; p++)
+        {
+            foreach (var h in new[] { firstHeads[p], firstHeads[p] + 1 })
+            {
+                SparseAttentionCpu.VerticalSlash(q, k, v, vsExpected, span, h, vs[p]);
+                SparseAttentionCpu.BlockSparse(q, k, v, bsExpected, span, h, bs[p]);
+            }
+        }
+
+        var context = $"rows {rows} at {queryStart}, {queryHeads}/{kvHeads} heads, d {headDim}, pairs from [{string.Join(", ", firstHeads)}]";
+        AssertClose(vsActual, vsExpected, seed, "vertical-slash head pairs, " + context);
+        AssertClose(bsActual, bsExpected, seed, "block-sparse head pairs, " + context);
+    }
+
+    /// <summary>
+    /// A-shape: sink plus local window, keys in both counted once, equals the CPU's result (windows shorter
+    /// and longer than a tile; spans of one and several 256-row blocks, ragged last blocks).
+    /// </summary>
     [Theory]
     [InlineData(1, 0, 1, 1, 64, 4, 64)]
     [InlineData(100, 0, 4, 2, 128, 4, 30)]
@@ -82,6 +129,9 @@ public sealed class SparseAttentionTests(CudaFixture fixture)
     [InlineData(130, 1000, 4, 4, 64, 100, 257)]
     [InlineData(257, 700, 4, 1, 128, 1, 1)]
     [InlineData(333, 4000, 8, 1, 128, 70, 500)]
+    [InlineData(700, 2000, 4, 2, 128, 100, 1000)]
+    [InlineData(513, 0, 8, 2, 64, 30, 300)]
+    [InlineData(1000, 5000, 4, 1, 128, 256, 2048)]
     public void A_shape_matches_cpu(int rows, int queryStart, int queryHeads, int kvHeads, int headDim, int initKeys, int localKeys)
     {
         var backend = fixture.Backend;

@@ -17,16 +17,21 @@ public sealed class SparseIndexTests(CudaFixture fixture)
 {
     /// <summary>
     /// The radix select keeps the k best scores, equal scores keeping the lower index, NaN lowest and
-    /// forced indices first, exactly like a stable sort; rows with many ties, short and long rows.
+    /// forced indices first, exactly like a stable sort; rows with many ties, short and long rows; blocks of
+    /// 1024 threads (VS selection) and 256 threads (block-sparse selection, rows up to 16K key blocks and beyond).
     /// </summary>
     [Theory]
-    [InlineData(1, 1, 0, 0)]
-    [InlineData(5, 3, 0, 2)]
-    [InlineData(1000, 37, 10, 40)]
-    [InlineData(4097, 4097, 0, 0)]
-    [InlineData(70_000, 1500, 0, 30)]
-    [InlineData(300_000, 6096, 0, 100)]
-    public void Top_k_matches_a_stable_sort(int n, int k, int forcedLow, int forcedHigh)
+    [InlineData(1, 1, 0, 0, 1024)]
+    [InlineData(5, 3, 0, 2, 1024)]
+    [InlineData(1000, 37, 10, 40, 1024)]
+    [InlineData(4097, 4097, 0, 0, 1024)]
+    [InlineData(70_000, 1500, 0, 30, 1024)]
+    [InlineData(300_000, 6096, 0, 100, 1024)]
+    [InlineData(5, 3, 0, 2, 256)]
+    [InlineData(1000, 100, 990, 1000, 256)]
+    [InlineData(16_384, 100, 16_000, 16_384, 256)]
+    [InlineData(70_000, 1500, 0, 30, 256)]
+    public void Top_k_matches_a_stable_sort(int n, int k, int forcedLow, int forcedHigh, int threads)
     {
         var backend = fixture.Backend;
         var seed = FreshSeed();
@@ -51,7 +56,7 @@ public sealed class SparseIndexTests(CudaFixture fixture)
         var ks = Enumerable.Repeat(k, Rows).ToArray();
         var lows = Enumerable.Repeat(forcedLow, Rows).ToArray();
         var highs = Enumerable.Repeat(forcedHigh, Rows).ToArray();
-        var actual = backend.TopKRows(scores, n, ks, lows, highs);
+        var actual = backend.TopKRows(scores, n, ks, lows, highs, threads);
         for (var r = 0; r < Rows; r++)
         {
             var row = scores.AsSpan(r * n, n).ToArray();
@@ -61,7 +66,7 @@ public sealed class SparseIndexTests(CudaFixture fixture)
                 .Take(k)
                 .Order()
                 .ToArray();
-            Assert.True(expected.SequenceEqual(actual[r]), $"seed {seed}, row {r}: top {k} of {n} differ: first mismatch {FirstMismatch(expected, actual[r])}");
+            Assert.True(expected.SequenceEqual(actual[r]), $"seed {seed}, {threads} threads, row {r}: top {k} of {n} differ: first mismatch {FirstMismatch(expected, actual[r])}");
         }
     }
 
@@ -146,7 +151,8 @@ public sealed class SparseIndexTests(CudaFixture fixture)
 
     /// <summary>
     /// Block-Sparse estimation on the GPU: per query block the same key blocks as BlockSparseEstimator
-    /// (diagonal blocks forced, block-causal, top-k clamped), up to near ties of the pooled scores.
+    /// (diagonal blocks forced, block-causal, top-k clamped), up to near ties of the pooled scores; spans of
+    /// more than one 128 x 128 block-score tile in both directions.
     /// </summary>
     [Theory]
     [InlineData(1, 0, 2, 1, 64, 4)]
@@ -154,6 +160,8 @@ public sealed class SparseIndexTests(CudaFixture fixture)
     [InlineData(1000, 0, 4, 1, 128, 5)]
     [InlineData(77, 3000, 4, 4, 64, 10)]
     [InlineData(650, 2100, 8, 2, 128, 20)]
+    [InlineData(9000, 0, 4, 1, 128, 30)]
+    [InlineData(3000, 6000, 2, 1, 64, 8)]
     public void Block_sparse_estimation_matches_cpu(int rows, int queryStart, int queryHeads, int kvHeads, int headDim, int topBlocks)
     {
         var backend = fixture.Backend;
@@ -185,7 +193,9 @@ public sealed class SparseIndexTests(CudaFixture fixture)
 
     /// <summary>
     /// SparseAttention with one pattern per head (VS, Block-Sparse, A-shape, and dense where a budget covers
-    /// every key) equals the CPU sparse reference run on the GPU-estimated indices, on whole prompts and chunks.
+    /// every key) equals the CPU sparse reference run on the GPU-estimated indices, on whole prompts and chunks;
+    /// given a <see cref="HeadPatternCoverage"/>, every head records what it ran and the pairs the CPU reference
+    /// counts for the same index (VS, Block-Sparse) or span (A-shape, dense).
     /// </summary>
     [Theory]
     [InlineData(300, 0, 8, 2, 128)]
@@ -203,6 +213,7 @@ public sealed class SparseIndexTests(CudaFixture fixture)
         var patterns = Enumerable.Range(0, queryHeads).Select(h => menu[(h + (seed % menu.Length)) % menu.Length]).ToArray();
 
         float[] actual = [];
+        var coverage = new HeadPatternCoverage(patterns);
         VerticalSlashSelection[] vs = [];
         (int[] Offsets, int[] Items, int[] ColumnOffsets, int[] Columns)[] bs = [];
         var vsHeads = Enumerable.Range(0, queryHeads).Where(h => patterns[h].Kind == SparsePatternKind.VerticalSlash && !SparseHeadPlan.SelectsEverything(patterns[h], span.KeyLength)).ToArray();
@@ -210,7 +221,7 @@ public sealed class SparseIndexTests(CudaFixture fixture)
         WithInputs(backend, span, q, k, v, arguments =>
         {
             backend.Poison(arguments.Output);
-            backend.SparseAttention(arguments, patterns);
+            backend.SparseAttention(arguments, coverage);
             actual = Download(backend, arguments.Output);
             if (vsHeads.Length > 0)
             {
@@ -227,23 +238,35 @@ public sealed class SparseIndexTests(CudaFixture fixture)
         for (var h = 0; h < queryHeads; h++)
         {
             var p = patterns[h];
+            long pairs;
+            var ranAs = p.Kind;
             if (SparseHeadPlan.SelectsEverything(p, span.KeyLength))
             {
                 SparseAttentionCpu.DenseCausal(q, k, v, expected, span, h);
+                pairs = SparseCoverage.CausalPairsOf(span.SpanStart, span.SpanLength);
+                ranAs = SparsePatternKind.Dense;
             }
             else if (p.Kind == SparsePatternKind.VerticalSlash)
             {
-                SparseAttentionCpu.VerticalSlash(q, k, v, expected, span, h, VerticalSlashBlockIndex.Build(vs[Array.IndexOf(vsHeads, h)]));
+                var index = VerticalSlashBlockIndex.Build(vs[Array.IndexOf(vsHeads, h)]);
+                SparseAttentionCpu.VerticalSlash(q, k, v, expected, span, h, index);
+                pairs = index.CoveredPairs();
             }
             else if (p.Kind == SparsePatternKind.BlockSparse)
             {
                 var part = bs[Array.IndexOf(bsHeads, h)];
-                SparseAttentionCpu.BlockSparse(q, k, v, expected, span, h, new BlockSparseIndex(span.SpanStart, span.SpanLength, part.Offsets, part.Items));
+                var index = new BlockSparseIndex(span.SpanStart, span.SpanLength, part.Offsets, part.Items);
+                SparseAttentionCpu.BlockSparse(q, k, v, expected, span, h, index);
+                pairs = index.CoveredPairs();
             }
             else
             {
                 SparseAttentionCpu.AShape(q, k, v, expected, span, h, p.InitKeys, p.LocalKeys);
+                pairs = SpanAttentionCost.CappedPairs(span.SpanStart, span.SpanLength, (long)p.InitKeys + p.LocalKeys);
             }
+
+            Assert.True(coverage.CoveredPairs(h) == pairs && coverage.RanAs(h) == ranAs,
+                $"head {h} ({p}) recorded {coverage.RanAs(h)} with {coverage.CoveredPairs(h)} pairs; expected {ranAs} with {pairs} (seed {seed})");
         }
 
         AssertClose(actual, expected, seed, $"patterns [{string.Join(", ", patterns)}] rows {rows} at {queryStart}, {queryHeads}/{kvHeads} heads, d {headDim}");
@@ -272,8 +295,9 @@ public sealed class SparseIndexTests(CudaFixture fixture)
             backend.SparseAttention(arguments, backend.BuildVerticalSlashIndex([.. heads.Select(_ => all)], heads)));
         AssertClose(viaIndex, dense, seed, "GPU-converted all-offsets index");
 
-        var degenerate = heads.Select(_ => HeadPattern.VerticalSlash(span.KeyLength, span.KeyLength)).ToArray();
+        var degenerate = new HeadPatternCoverage(heads.Select(_ => HeadPattern.VerticalSlash(span.KeyLength, span.KeyLength)).ToArray());
         AssertClose(SparseAttentionTests.RunGpu(backend, span, q, k, v, arguments => backend.SparseAttention(arguments, degenerate)), dense, seed, "all heads degenerate");
+        Assert.All(heads, h => Assert.Equal((SparsePatternKind.Dense, SparseCoverage.CausalPairsOf(queryStart, rows)), (degenerate.RanAs(h), degenerate.CoveredPairs(h))));
 
         // Even heads degenerate to dense (run in the A-shape launch with a whole-cache window), odd heads A-shape.
         var mixed = heads.Select(h => h % 2 == 0 ? HeadPattern.VerticalSlash(span.KeyLength, 1) : HeadPattern.AShape(8, 100)).ToArray();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using MInference.Kernels.Backends;
 using MInference.Kernels.Cuda;
 using MInference.Kernels.Sparse;
@@ -24,7 +25,13 @@ public static class AttentionBenchCommand
     private const int KeyValueHeads = 8;
     private const int HeadDim = 128;
 
-    private static readonly JsonSerializerOptions _jsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    // Named float literals: with --no-dense the dense time (and the speedup it feeds) is NaN.
+    private static readonly JsonSerializerOptions _jsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     public static Command Create()
     {
@@ -45,9 +52,14 @@ public static class AttentionBenchCommand
         var torch = new Option<bool>("--torch") { Description = "Also run PyTorch SDPA (cuDNN, flash) on the same shapes via the torch script" };
         var torchScript = new Option<FileInfo>("--torch-script") { Description = "Path of torch_attention.py", DefaultValueFactory = _ => new FileInfo(Path.Combine("deploy", "gpu", "torch_attention.py")) };
         var json = new Option<FileInfo?>("--json") { Description = "Also write the results to this JSON file" };
+        var headPairs = new Option<bool>("--head-pairs")
+        {
+            Description = "With the realistic index, also time VS and block-sparse with one index per pair of query heads of a KV group (the per-head draw of the pair's first head), run unpacked and by the head-pair kernel (opt-in variant)",
+        };
+        var noDense = new Option<bool>("--no-dense") { Description = "Skip timing our dense kernel (no speedup column; saves 29 s a run at 1M)" };
         var command = new Command("attention", "GPU attention layer timings (dense, VS, block-sparse, A-shape) on the Llama-3-8B shape")
         {
-            patterns, index, lengths, repeats, verticals, slashes, topBlocks, sink, window, torch, torchScript, json,
+            patterns, index, lengths, repeats, verticals, slashes, topBlocks, sink, window, torch, torchScript, json, headPairs, noDense,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -62,7 +74,7 @@ public static class AttentionBenchCommand
             }
 
             var tokens = ParseLengths(parse.GetValue(lengths)!);
-            var settings = new Settings(chosen, sources, parse.GetValue(repeats), parse.GetValue(verticals), parse.GetValue(slashes), parse.GetValue(topBlocks), parse.GetValue(sink), parse.GetValue(window));
+            var settings = new Settings(chosen, sources, parse.GetValue(repeats), parse.GetValue(verticals), parse.GetValue(slashes), parse.GetValue(topBlocks), parse.GetValue(sink), parse.GetValue(window), parse.GetValue(headPairs), parse.GetValue(noDense));
             using var backend = CudaBackend.Create();
             backend.AttentionKernel = FlashAttentionKernel.TensorCore;
             AnsiConsole.MarkupLine($"[bold]{Markup.Escape(backend.Name)}[/]: {QueryHeads} query heads, {KeyValueHeads} KV heads, d {HeadDim}, bf16, index {string.Join(", ", sources)}");
@@ -115,8 +127,13 @@ public static class AttentionBenchCommand
 
         // Dense always runs: it is the baseline of every speedup (one repeat past 256K: 7 s at 512K, 29 s at 1M).
         var denseRepeats = n <= 256 * 1024 ? settings.Repeats : 1;
-        var (dense, _) = Time(backend, output, () => backend.Attention(arguments), null, denseRepeats, warmUp: n <= 256 * 1024);
-        if (settings.Patterns.Contains("dense"))
+        var dense = double.NaN;
+        if (!settings.NoDense)
+        {
+            (dense, _) = Time(backend, output, () => backend.Attention(arguments), null, denseRepeats, warmUp: n <= 256 * 1024);
+        }
+
+        if (settings.Patterns.Contains("dense") && !settings.NoDense)
         {
             results.Add(new AttentionResult("dense", n, "-", dense, 0, 1.0, dense, 4.0 * HeadDim * causal / (dense * 1e9)));
         }
@@ -181,30 +198,72 @@ public static class AttentionBenchCommand
                 Parallel.For(0, QueryHeads, h => cpu[h] = RealisticSparseIndex.BlockSparse(new Random(200 + h), n, settings.TopBlocks));
             }
 
+            // The realistic block-sparse index is already in the kernel's final form (no GPU work would make
+            // it), so it is uploaded once before timing: timing its upload from pageable host memory (~200 ms
+            // at 1M) measured the bench, not the engine. The estimated rows time the GPU index building.
             var tops = heads.Select(_ => settings.TopBlocks).ToArray();
-            CudaSparseIndex? index = null;
+            var index = cpu is null ? null : CudaSparseIndex.BlockSparse(backend, cpu);
             var (total, indexMs) = Time(
                 backend,
                 output,
                 () => backend.SparseAttention(arguments, index!),
-                () =>
-                {
-                    if (cpu is not null)
-                    {
-                        index?.Dispose();
-                        index = CudaSparseIndex.BlockSparse(backend, cpu);
-                    }
-                    else
-                    {
-                        index = backend.EstimateBlockSparseIndex(arguments, heads, tops);
-                    }
-                },
+                cpu is null ? () => index = backend.EstimateBlockSparseIndex(arguments, heads, tops) : null,
                 settings.Repeats,
                 warmUp: true);
             var pairs = backend.CoveredPairs(index!).Sum();
             backend.Synchronize();
             index?.Dispose();
             results.Add(new AttentionResult($"bs top-{settings.TopBlocks}", n, source, total, indexMs, pairs / causal, dense, 4.0 * HeadDim * pairs / ((total - indexMs) * 1e9)));
+        }
+
+        if (settings.HeadPairs && source == "realistic")
+        {
+            results.AddRange(MeasureHeadPairs(backend, arguments, output, n, settings, dense));
+        }
+
+        return results;
+    }
+
+    /// <summary>
+    /// The head-pair variant: query heads 2i and 2i + 1 (one KV group) share the realistic draw of head 2i,
+    /// timed with the per-head kernel given that index on both heads ("pairs unpacked": what sharing alone
+    /// gains through L2) and with the head-pair kernel (both heads in one block). Indices are built (VS, on
+    /// the GPU) or uploaded (block-sparse) before timing: these rows time the kernels only.
+    /// </summary>
+    private static List<AttentionResult> MeasureHeadPairs(CudaBackend backend, AttentionArguments arguments, IDeviceTensor output, int n, Settings settings, double dense)
+    {
+        var results = new List<AttentionResult>();
+        var causal = (double)n * (n + 1L) / 2 * QueryHeads;
+        var heads = Enumerable.Range(0, QueryHeads).ToArray();
+        var firstHeads = heads.Where(h => h % 2 == 0).ToArray();
+        double TimeUnpacked(CudaSparseIndex perHead) => Time(backend, output, () => backend.SparseAttention(arguments, perHead), null, settings.Repeats, warmUp: true).Total;
+        void Add(string pattern, double unpackedMs, CudaSparseIndex pairs)
+        {
+            var pairsMs = Time(backend, output, () => backend.SparseAttentionHeadPairs(arguments, pairs, firstHeads), null, settings.Repeats, warmUp: true).Total;
+            var covered = 2.0 * backend.CoveredPairs(pairs).Sum();
+            results.Add(new AttentionResult(pattern, n, "realistic, pairs unpacked", unpackedMs, 0, covered / causal, dense, 4.0 * HeadDim * covered / (unpackedMs * 1e9)));
+            results.Add(new AttentionResult(pattern, n, "realistic, head-pair kernel", pairsMs, 0, covered / causal, dense, 4.0 * HeadDim * covered / (pairsMs * 1e9)));
+        }
+
+        if (settings.Patterns.Contains("vs"))
+        {
+            var selections = new VerticalSlashSelection[firstHeads.Length];
+            Parallel.For(0, firstHeads.Length, p => selections[p] = RealisticSparseIndex.VerticalSlash(new Random(100 + firstHeads[p]), n, settings.Verticals, settings.Slashes));
+
+            // A GPU-built index is a view of the backend's workspace that the next build replaces: the
+            // per-head form (each pair's selection on both heads) is timed before the pairs' own is built.
+            var unpackedMs = TimeUnpacked(backend.BuildVerticalSlashIndex([.. heads.Select(h => selections[h / 2])], heads));
+            Add($"vs ({settings.Verticals}, {settings.Slashes})", unpackedMs, backend.BuildVerticalSlashIndex(selections, firstHeads));
+        }
+
+        if (settings.Patterns.Contains("bs"))
+        {
+            var cpu = new BlockSparseIndex[firstHeads.Length];
+            Parallel.For(0, firstHeads.Length, p => cpu[p] = RealisticSparseIndex.BlockSparse(new Random(200 + firstHeads[p]), n, settings.TopBlocks));
+            using var pairs = CudaSparseIndex.BlockSparse(backend, cpu);
+            using var perHead = CudaSparseIndex.BlockSparse(backend, [.. heads.Select(h => cpu[h / 2])]);
+            Add($"bs top-{settings.TopBlocks}", TimeUnpacked(perHead), pairs);
+            backend.Synchronize();
         }
 
         return results;
@@ -300,14 +359,14 @@ public static class AttentionBenchCommand
 
             table.AddRow(
                 Markup.Escape(r.Pattern), $"{r.Tokens / 1024}K", r.Index, $"{r.TotalMs:F1}", $"{r.IndexMs:F1}", $"{r.IndexMs / r.TotalMs:P1}", $"{r.Density:P2}",
-                $"{r.DenseMs / r.TotalMs:F1}x", $"{r.EffectiveTflops:F0}", Markup.Escape(Torch("cudnn")), Markup.Escape(Torch("flash")));
+                double.IsNaN(r.DenseMs) ? "-" : $"{r.DenseMs / r.TotalMs:F1}x", $"{r.EffectiveTflops:F0}", Markup.Escape(Torch("cudnn")), Markup.Escape(Torch("flash")));
         }
 
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("torch columns: their median ms and (their time / ours) for the same row; eff. TFLOP/s = 4 d x computed pairs / attention time (without index building)");
     }
 
-    private sealed record Settings(string[] Patterns, string[] Indexes, int Repeats, int Verticals, int Slashes, int TopBlocks, int Sink, int Window);
+    private sealed record Settings(string[] Patterns, string[] Indexes, int Repeats, int Verticals, int Slashes, int TopBlocks, int Sink, int Window, bool HeadPairs, bool NoDense);
 
     private sealed record AttentionResult(string Pattern, int Tokens, string Index, double TotalMs, double IndexMs, double Density, double DenseMs, double EffectiveTflops);
 

@@ -14,6 +14,12 @@ public sealed unsafe partial class CudaBackend
 {
     internal const int EstimateRows = 64;
     internal const int TopKThreads = 1024;
+
+    /// <summary>Query blocks x key blocks of one block-score block (sparse_index.cu's BlockScoreTile).</summary>
+    internal const int BlockScoreTile = 128;
+
+    /// <summary>Threads of a block-sparse top-k block (sparse_index.cu's BlockTopKThreads).</summary>
+    internal const int BlockTopKThreads = 256;
     internal const int ConvertThreads = 128;
 
     private SparseWorkspace? _sparseWorkspace;
@@ -149,11 +155,11 @@ public sealed unsafe partial class CudaBackend
         {
             var head = heads[s];
             blockScores.Launch(
-                _stream, ((uint)((keyBlocks + 63) / 64), (uint)((queryBlocks + 63) / 64)), 256, 0,
+                _stream, ((uint)((keyBlocks + BlockScoreTile - 1) / BlockScoreTile), (uint)((queryBlocks + BlockScoreTile - 1) / BlockScoreTile)), 256, 0,
                 pooledQ, pooledK, head, head / (arguments.QueryHeads / arguments.KeyValueHeads), arguments.QueryHeads, arguments.KeyValueHeads,
                 queryBlocks, keyBlocks, spanStart, rows, scores);
             select.Launch(
-                _stream, ((uint)queryBlocks, 1), TopKThreads, 0,
+                _stream, ((uint)queryBlocks, 1), BlockTopKThreads, 0,
                 scores, keyBlocks, spanStart, rows, topBlocks[s], offsetsDevice + (ulong)(s * (queryBlocks + 1) * sizeof(int)),
                 chosen + (ulong)(bases[s] * sizeof(int)));
         }
@@ -212,9 +218,17 @@ public sealed unsafe partial class CudaBackend
         return (columns, slashes);
     }
 
-    /// <summary>GPU top-k of each row of a [rows, n] f32 matrix (sparse_index.cu's radix select), for tests.</summary>
-    internal int[][] TopKRows(float[] scores, int n, int[] k, int[] forcedLow, int[] forcedHigh)
+    /// <summary>
+    /// GPU top-k of each row of a [rows, n] f32 matrix (sparse_index.cu's radix select) with blocks of
+    /// <paramref name="threads"/> threads (1024 as VS selection, 256 as block-sparse selection), for tests.
+    /// </summary>
+    internal int[][] TopKRows(float[] scores, int n, int[] k, int[] forcedLow, int[] forcedHigh, int threads = TopKThreads)
     {
+        if (threads is not (TopKThreads or BlockTopKThreads))
+        {
+            throw new ArgumentOutOfRangeException(nameof(threads), threads, $"top-k blocks run {TopKThreads} or {BlockTopKThreads} threads");
+        }
+
         var rows = k.Length;
         var stride = Math.Max(1, k.Max());
         _context.MakeCurrent();
@@ -222,7 +236,7 @@ public sealed unsafe partial class CudaBackend
         CopyToDevice(MemoryMarshal.AsBytes(scores.AsSpan()), device.Pointer);
         var output = Workspace.Get("test.topk", (long)rows * stride * sizeof(int));
         Kernel("top_k_rows").Launch(
-            _stream, ((uint)rows, 1), TopKThreads, 0,
+            _stream, ((uint)rows, 1), (uint)threads, 0,
             device.Pointer, n, UploadInts("test.k", k), UploadInts("test.lo", forcedLow), UploadInts("test.hi", forcedHigh), output, stride);
         var all = DownloadInts(output, (long)rows * stride);
         return [.. Enumerable.Range(0, rows).Select(r => all.AsSpan(r * stride, Math.Min(k[r], n)).ToArray())];

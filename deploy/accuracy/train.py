@@ -2,9 +2,10 @@
 """Trains the accuracy testbed model: a small Llama decoder on synthetic long-context retrieval.
 
 Recipe (see deploy/accuracy/README.md): byte-level vocabulary (259 ids), 4 layers, hidden 256,
-4 query heads / 2 KV heads of head_dim 64, SwiGLU 1024, RoPE theta 500000, trained from scratch with
-AdamW on the tasks of tasks.py under a wall-clock curriculum of context lengths 512 -> 16384.
-Loss: mean cross-entropy of the answer tokens + 0.1 x mean cross-entropy of all tokens.
+4 query heads / 2 KV heads of head_dim 64, SwiGLU 1024, RoPE theta 100000, trained from scratch with
+AdamW on the tasks of tasks.py (plus a copy task) under a wall-clock curriculum of context lengths
+128 -> 16384. Loss: mean cross-entropy of the answer tokens + of the copied half of copy samples
++ 0.1 x mean cross-entropy of all tokens.
 Writes Hugging Face checkpoints (bf16 safetensors + config.json) to OUT/model every few minutes and at
 the end, an accuracy table per task and length (OUT/eval.json), and the transformers logits fixture of
 a fixed prompt (OUT/model/transformers-logits.json) for the C# cross-check.
@@ -276,6 +277,9 @@ def main():
     log(f"training done: {step} steps")
     model_dir = os.path.join(args.out, "model")
     save(model, model_dir)
+    # Tells a watching driver (gpu_session.sh) the final weights are on disk, before the evaluation runs.
+    with open(os.path.join(args.out, "FINAL_SAVED"), "w", encoding="utf-8") as f:
+        f.write(f"{step}\n")
     # Final evaluation of the saved bf16 weights, the ones that ship.
     from transformers import LlamaForCausalLM
 

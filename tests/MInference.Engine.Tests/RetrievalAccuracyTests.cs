@@ -18,6 +18,11 @@ public sealed class RetrievalAccuracyTests
     /// <summary>Depths of the needle in the retrieval checks.</summary>
     private static readonly double[] _depths = [0.1, 0.5, 0.9];
 
+    /// <summary>An 8K NIAH prompt with the needle in the middle (the second eval grid's 8K, depth 0.5 cell, seed 2: docs/accuracy/niah-x2.json).</summary>
+    private const int LongPromptTokens = 8192;
+
+    private const int LongPromptSeed = 2 + (1000 * 12);
+
     /// <summary>
     /// The engine's last-position logits on the fixture prompt (a 592-token NIAH prompt) agree with
     /// transformers' LlamaForCausalLM (float32, eager attention; computed on the GPU machine from the
@@ -46,9 +51,10 @@ public sealed class RetrievalAccuracyTests
     }
 
     /// <summary>
-    /// With dense attention the model answers NIAH prompts of 4K tokens with the needle at three depths
-    /// exactly (all seven digits and the period), and the searched config shipped next to the model,
-    /// which runs these prompts sparse (measured density at most 60 %), gives the same answers.
+    /// With dense attention the model answers NIAH prompts of 4K tokens with the needle at three depths,
+    /// and one of 8K tokens with the needle in the middle, exactly (all seven digits and the period),
+    /// and the searched config shipped next to the model, which runs these prompts sparse (measured
+    /// density at most 60 %), gives the same answers.
     /// </summary>
     [Fact]
     public void Shipped_model_finds_needles_dense_and_with_the_searched_config()
@@ -63,13 +69,15 @@ public sealed class RetrievalAccuracyTests
         var sparse = new RetrievalEvaluator(EngineTestKit.Runner(weights, backend, new ModelShardOptions { Patterns = searched }), tokenizer, backend);
         var cancellationToken = TestContext.Current.CancellationToken;
 
-        for (var i = 0; i < _depths.Length; i++)
+        var samples = _depths
+            .Select((depth, i) => RetrievalTaskGenerator.Create(RetrievalTaskKind.Niah, PromptTokens, depth, seed: 500 + i))
+            .Append(RetrievalTaskGenerator.Create(RetrievalTaskKind.Niah, LongPromptTokens, 0.5, LongPromptSeed));
+        foreach (var sample in samples)
         {
-            var sample = RetrievalTaskGenerator.Create(RetrievalTaskKind.Niah, PromptTokens, _depths[i], seed: 500 + i);
             var denseOutcome = dense.Run(sample, cancellationToken);
-            Assert.True(denseOutcome.Correct, $"dense, depth {_depths[i]}: expected '{sample.Answer}', generated '{denseOutcome.Generated}'");
+            Assert.True(denseOutcome.Correct, $"dense, {denseOutcome.PromptTokens} tokens: expected '{sample.Answer}', generated '{denseOutcome.Generated}'");
             var sparseOutcome = sparse.Run(sample, cancellationToken);
-            Assert.True(sparseOutcome.Correct, $"searched config, depth {_depths[i]}: expected '{sample.Answer}', generated '{sparseOutcome.Generated}'");
+            Assert.True(sparseOutcome.Correct, $"searched config, {sparseOutcome.PromptTokens} tokens: expected '{sample.Answer}', generated '{sparseOutcome.Generated}'");
             Assert.InRange(sparseOutcome.Density!.Value, 0.01, 0.6);
         }
     }

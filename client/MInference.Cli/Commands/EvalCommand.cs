@@ -4,7 +4,10 @@ using System.Globalization;
 using System.Text.Json;
 using MInference.Engine;
 using MInference.Engine.Evaluation;
+using MInference.Kernels.Backends;
 using MInference.Kernels.Cpu;
+using MInference.Kernels.Cuda;
+using MInference.Kernels.Cuda.Interop;
 using MInference.Shared.Models;
 using MInference.Shared.Tokenization;
 using Spectre.Console;
@@ -13,7 +16,7 @@ namespace MInference.Cli.Commands;
 
 /// <summary>
 /// <c>minference eval</c>: retrieval accuracy of a model through the normal engine (one
-/// <see cref="ModelShard"/> on the CPU backend), per task, length and depth, for each attention config
+/// <see cref="ModelShard"/> on the CPU or CUDA backend, <c>--device</c>), per task, length and depth, for each attention config
 /// given (dense, the default config, A-shape, searched configs), with the attention density each reached
 /// (measured: covered over causal pairs of the pre-fill; and nominal: <see cref="PatternDensity"/>).
 /// Prints a table per (config, task), writes JSON and optional heat-map PNGs.
@@ -36,11 +39,16 @@ public static class EvalCommand
         };
         var seed = new Option<int>("--seed") { Description = "Seed of the samples (cell i, sample j uses seed + 1000 i + j)", DefaultValueFactory = _ => 1 };
         var threads = new Option<int>("--threads") { Description = "Worker threads of the CPU backend", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var device = new Option<ComputeDevice>("--device")
+        {
+            Description = "auto (CUDA when a GPU and the kernels' fatbin are present, else CPU), cpu or cuda",
+            DefaultValueFactory = _ => ComputeDevice.Auto,
+        };
         var json = new Option<FileInfo?>("--json") { Description = "Write the results to this JSON file" };
         var heatmap = new Option<FileInfo?>("--heatmap") { Description = "Heat-map PNG (depth x length) per config and task: NAME.png becomes NAME-<config>-<task>.png" };
         var command = new Command("eval", "Retrieval accuracy (NIAH, multi-key NIAH, KV retrieval, variable tracking) per length and depth, dense vs sparse configs")
         {
-            model, tasks, lengths, depths, samples, configs, seed, threads, json, heatmap,
+            model, tasks, lengths, depths, samples, configs, seed, threads, device, json, heatmap,
         };
         command.SetAction((parse, cancellationToken) => Task.FromResult(CommandErrors.Run(() => Run(
             new Request(
@@ -52,6 +60,7 @@ public static class EvalCommand
                 parse.GetValue(configs) ?? ["dense"],
                 parse.GetValue(seed),
                 parse.GetValue(threads),
+                parse.GetValue(device),
                 parse.GetValue(json),
                 parse.GetValue(heatmap)),
             cancellationToken))));
@@ -69,8 +78,19 @@ public static class EvalCommand
         var spec = weights.Spec;
         var tokenizer = TokenizerLoader.Load(request.Model.FullName);
         var configs = request.Configs.Select(c => EvaluationConfig.Parse(c, spec.LayerCount, spec.QueryHeadCount)).ToArray();
-        using var cpu = new CpuBackend(new CpuBackendOptions { MaxDegreeOfParallelism = request.Threads });
-        using var backend = new DensityMeasuringBackend(cpu);
+        IComputeBackend opened;
+        try
+        {
+            opened = ComputeBackendFactory.Create(request.Device, cpuOptions: new CpuBackendOptions { MaxDegreeOfParallelism = request.Threads }).Backend;
+        }
+        catch (CudaException e)
+        {
+            Console.Error.WriteLine($"error: --device {request.Device.ToString().ToLowerInvariant()}: {e.Message}");
+            return CommandErrors.BadInput;
+        }
+
+        using var device = opened;
+        using var backend = new DensityMeasuringBackend(device);
         AnsiConsole.MarkupLineInterpolated($"model {request.Model.Name}: {spec.LayerCount} layers, hidden {spec.HiddenSize}, heads {spec.QueryHeadCount}/{spec.KeyValueHeadCount} x {spec.HeadDim}; {backend.Name}; {request.Samples} sample(s) per cell");
 
         var cells = new List<CellResult>();
@@ -260,6 +280,7 @@ public static class EvalCommand
         string[] Configs,
         int Seed,
         int Threads,
+        ComputeDevice Device,
         FileInfo? Json,
         FileInfo? Heatmap);
 

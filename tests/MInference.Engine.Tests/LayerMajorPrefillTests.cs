@@ -33,14 +33,16 @@ public sealed class LayerMajorPrefillTests
         var expected = runner.RunSpan(sequence, tokens, cancellationToken);
 
         using var layerMajor = LayerMajorPrefill.Load(weights, backend, options, cancellationToken);
-        var result = layerMajor.Run(tokens, cancellationToken);
+        var heard = new List<int>();
+        var result = layerMajor.Run(tokens, d => heard.Add(d.Layer), cancellationToken);
         Assert.Equal(expected, result.Logits);
         Assert.Equal(Enumerable.Range(0, spec.LayerCount), result.Densities.Select(d => d.Layer));
+        Assert.Equal(Enumerable.Range(0, spec.LayerCount), heard);
         Assert.True(result.DensityMeasured);
         Assert.All(result.Densities, d => Assert.InRange(d.Density, 0.05, 0.999));
 
         using var chunked = LayerMajorPrefill.Load(weights, backend, new ModelShardOptions { Patterns = config, MlpChunkTokens = 64 }, cancellationToken);
-        var chunkedResult = chunked.Run(tokens, cancellationToken);
+        var chunkedResult = chunked.Run(tokens, cancellationToken: cancellationToken);
         EngineTestKit.AssertClose(expected, chunkedResult.Logits, "logits with rows in chunks of 64");
         Assert.Equal(result.Densities.Select(d => d.CoveredPairs), chunkedResult.Densities.Select(d => d.CoveredPairs));
     }
@@ -58,11 +60,11 @@ public sealed class LayerMajorPrefillTests
         var expected = runner.RunSpan(runner.CreateSequence(tokens.Length), tokens, cancellationToken);
 
         using var layerMajor = LayerMajorPrefill.Load(weights, backend, cancellationToken: cancellationToken);
-        var result = layerMajor.Run(tokens, cancellationToken);
+        var result = layerMajor.Run(tokens, cancellationToken: cancellationToken);
 
         Assert.Equal(expected, result.Logits);
         Assert.Equal(1.0, result.MeanDensity);
-        Assert.Throws<ArgumentException>(() => _ = layerMajor.Run([], cancellationToken));
+        Assert.Throws<ArgumentException>(() => _ = layerMajor.Run([], cancellationToken: cancellationToken));
     }
 
     /// <summary>

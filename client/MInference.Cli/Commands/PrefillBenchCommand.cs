@@ -7,6 +7,7 @@ using MInference.Engine;
 using MInference.Engine.LayerMajor;
 using MInference.Kernels.Cuda;
 using MInference.Kernels.Cuda.Interop;
+using MInference.Shared.Contracts;
 using MInference.Shared.Generation;
 using MInference.Shared.Models;
 using MInference.Shared.Patterns;
@@ -33,6 +34,9 @@ public static class PrefillBenchCommand
 
     /// <summary>Tokens of the sparse warm-up: above the default VS budget (6096 slashes), so the sparse kernels load and run.</summary>
     public const int SparseWarmUpTokens = 8192;
+
+    /// <summary>Prompts from this length on print each layer as it finishes.</summary>
+    public const int ProgressTokens = 1 << 19;
 
     /// <summary>Timed repeats of each raw cuBLAS shape (the median is kept).</summary>
     public const int GemmRepeats = 5;
@@ -190,7 +194,7 @@ public static class PrefillBenchCommand
         {
             UseIndexSource(cuda, indexSource, seed);
             var warmUp = Math.Min(patterns is null ? WarmUpTokens : SparseWarmUpTokens, lengths.Min());
-            prefill.Run(RandomTokens(random, warmUp, spec.VocabSize), cancellationToken);
+            prefill.Run(RandomTokens(random, warmUp, spec.VocabSize), cancellationToken: cancellationToken);
             foreach (var n in lengths)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -262,9 +266,15 @@ public static class PrefillBenchCommand
         timed.Reset();
         using var start = new CudaEvent(cuda.Context);
         using var end = new CudaEvent(cuda.Context);
+        long n = tokens.Length;
         var watch = Stopwatch.StartNew();
         start.Record(cuda.Stream);
-        var run = prefill.Run(tokens, cancellationToken);
+
+        // Long prompts print each layer as it finishes (host clock; stages synchronise at their end).
+        Action<LayerDensity>? progress = n >= ProgressTokens
+            ? d => AnsiConsole.MarkupLine(I($"  layer {d.Layer} done at {watch.Elapsed.TotalSeconds:F1} s, density {d.Density:P2}"))
+            : null;
+        var run = prefill.Run(tokens, progress, cancellationToken);
         end.Record(cuda.Stream);
         end.Synchronize();
         watch.Stop();
@@ -274,7 +284,6 @@ public static class PrefillBenchCommand
 
         // Our own allocations peak, plus what the driver holds beyond them (context, cuBLAS workspace).
         var overhead = total - free - cuda.Context.AllocatedBytes;
-        long n = tokens.Length;
         var computedPairs = run.Densities.Sum(d => (double)d.CoveredPairs);
         var attentionFlops = 4.0 * spec.HeadDim * computedPairs;
         var gemmFlops = times.Gemms.Sum(g => g.Count * g.Shape.Flops);

@@ -44,9 +44,11 @@ public sealed class LayerMajorPrefill : IDisposable
 
     /// <summary>
     /// Pre-fills <paramref name="tokenIds"/> through every layer and returns the last position's logits and
-    /// each layer's attention density. Each stage's K/V cache is freed as soon as its layer is done.
+    /// each layer's attention density. Each stage's K/V cache is freed as soon as its layer is done;
+    /// <paramref name="layerDone"/>, when given, hears each layer's density once the layer has finished on
+    /// the backend (stages synchronise at their end), e.g. for progress on long prompts.
     /// </summary>
-    public LayerMajorResult Run(ReadOnlySpan<int> tokenIds, CancellationToken cancellationToken = default)
+    public LayerMajorResult Run(ReadOnlySpan<int> tokenIds, Action<LayerDensity>? layerDone = null, CancellationToken cancellationToken = default)
     {
         if (tokenIds.IsEmpty)
         {
@@ -67,6 +69,10 @@ public sealed class LayerMajorPrefill : IDisposable
                     : _stages[s].RunSpan(sequence, hidden!, cancellationToken);
                 hidden = result.HiddenStates;
                 densities.AddRange(result.AttentionDensity);
+                foreach (var density in result.AttentionDensity)
+                {
+                    layerDone?.Invoke(density);
+                }
             }
 
             return new LayerMajorResult(result!.Logits!, densities);

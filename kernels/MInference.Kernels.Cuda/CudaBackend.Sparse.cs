@@ -54,7 +54,7 @@ public sealed unsafe partial class CudaBackend
         var verticalSlash = HeadsOf(SparsePatternKind.VerticalSlash);
         if (verticalSlash.Length > 0)
         {
-            var index = EstimateVerticalSlashIndex(arguments, verticalSlash, [.. verticalSlash.Select(h => (patterns[h].Verticals, patterns[h].Slashes))]);
+            var index = VerticalSlashIndexForHeads(arguments, verticalSlash, [.. verticalSlash.Select(h => (patterns[h].Verticals, patterns[h].Slashes))]);
             SparseAttention(arguments, index);
             RecordIndexCoverage(coverage, index);
         }
@@ -62,7 +62,7 @@ public sealed unsafe partial class CudaBackend
         var blockSparse = HeadsOf(SparsePatternKind.BlockSparse);
         if (blockSparse.Length > 0)
         {
-            var index = EstimateBlockSparseIndex(arguments, blockSparse, [.. blockSparse.Select(h => patterns[h].TopBlocks)]);
+            var index = BlockSparseIndexForHeads(arguments, blockSparse, [.. blockSparse.Select(h => patterns[h].TopBlocks)]);
             SparseAttention(arguments, index);
             RecordIndexCoverage(coverage, index);
         }

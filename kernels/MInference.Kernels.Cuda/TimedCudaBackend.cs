@@ -1,4 +1,5 @@
 using MInference.Kernels.Backends;
+using MInference.Kernels.Sparse;
 using MInference.Shared.Patterns;
 
 namespace MInference.Kernels.Cuda;
@@ -8,16 +9,27 @@ namespace MInference.Kernels.Cuda;
 /// time per <see cref="CudaOpClass"/>, plus the FLOPs and shapes of each GEMM. The engine runs on it
 /// unchanged (it is just an <see cref="IComputeBackend"/>). Events cost a few microseconds of host time
 /// per op and no GPU time; gaps between ops (launch latency, host work) fall outside every class, so
-/// end-to-end minus the sum of the classes is the time the GPU waited for the host.
+/// end-to-end minus the sum of the classes is the time the GPU waited for the host. Inside the sparse
+/// op it also times the index building (a <see cref="SparseIndexProbe"/> attached to the wrapped backend)
+/// and records each head's covered pairs into a <see cref="HeadPatternCoverage"/> pattern list, so the
+/// engine reports measured density.
 /// </summary>
-public sealed class TimedCudaBackend(CudaBackend inner) : IComputeBackend
+public sealed class TimedCudaBackend : IComputeBackend
 {
     private readonly List<(CudaEvent Start, CudaEvent End)> _events = [];
+    private readonly SparseIndexProbe _probe;
     private readonly List<(CudaOpClass Class, GemmShape? Gemm)> _ops = [];
     private int _used;
 
+    public TimedCudaBackend(CudaBackend inner)
+    {
+        Inner = inner ?? throw new ArgumentNullException(nameof(inner));
+        _probe = new SparseIndexProbe(inner.Context);
+        inner.IndexProbe = _probe;
+    }
+
     /// <summary>The wrapped backend (also for its CUDA-only ops).</summary>
-    public CudaBackend Inner { get; } = inner ?? throw new ArgumentNullException(nameof(inner));
+    public CudaBackend Inner { get; }
 
     public string Name => Inner.Name;
 
@@ -28,6 +40,7 @@ public sealed class TimedCudaBackend(CudaBackend inner) : IComputeBackend
     {
         _used = 0;
         _ops.Clear();
+        _probe.Reset();
     }
 
     /// <summary>Waits for the GPU and sums the timed ops: milliseconds per class, and each GEMM shape's count and milliseconds.</summary>
@@ -49,12 +62,18 @@ public sealed class TimedCudaBackend(CudaBackend inner) : IComputeBackend
             }
         }
 
+        // Index building and pair counting ran inside the sparse op's events: take them out of attention.
+        var (build, counting) = _probe.Collect();
         return new CudaOpTimes(
             perClass[(int)CudaOpClass.Gemm],
-            perClass[(int)CudaOpClass.Attention],
-            perClass[(int)CudaOpClass.Other],
+            perClass[(int)CudaOpClass.Attention] - build - counting,
+            perClass[(int)CudaOpClass.Other] + counting,
             _used,
-            gemms.Select(g => new GemmTiming(g.Key, g.Value.Count, g.Value.Milliseconds)).OrderByDescending(g => g.Milliseconds).ToList());
+            gemms.Select(g => new GemmTiming(g.Key, g.Value.Count, g.Value.Milliseconds)).OrderByDescending(g => g.Milliseconds).ToList())
+        {
+            IndexMilliseconds = build,
+            IndexCountingMilliseconds = counting,
+        };
     }
 
     public IDeviceTensor Allocate(long rows, int columns) => Inner.Allocate(rows, columns);
@@ -159,6 +178,7 @@ public sealed class TimedCudaBackend(CudaBackend inner) : IComputeBackend
 
     public void SparseAttention(in AttentionArguments arguments, IReadOnlyList<HeadPattern> headPatterns)
     {
+        _probe.LastCoveredPairs.Clear();
         var index = Begin(CudaOpClass.Attention, null);
         try
         {
@@ -167,6 +187,11 @@ public sealed class TimedCudaBackend(CudaBackend inner) : IComputeBackend
         finally
         {
             End(index);
+        }
+
+        if (headPatterns is HeadPatternCoverage coverage)
+        {
+            RecordCoverage(coverage, arguments.QueryStart, arguments.Query.Rows);
         }
     }
 
@@ -198,9 +223,15 @@ public sealed class TimedCudaBackend(CudaBackend inner) : IComputeBackend
 
     public void Synchronize() => Inner.Synchronize();
 
-    /// <summary>Frees the events; the wrapped backend stays open (its owner disposes it).</summary>
+    /// <summary>Frees the events and detaches the probe; the wrapped backend stays open (its owner disposes it).</summary>
     public void Dispose()
     {
+        if (ReferenceEquals(Inner.IndexProbe, _probe))
+        {
+            Inner.IndexProbe = null;
+        }
+
+        _probe.Dispose();
         foreach (var (start, end) in _events)
         {
             start.Dispose();
@@ -208,6 +239,32 @@ public sealed class TimedCudaBackend(CudaBackend inner) : IComputeBackend
         }
 
         _events.Clear();
+    }
+
+    /// <summary>
+    /// Per head, the pairs it computed: counted from the built index for VS and block-sparse heads, by
+    /// formula for heads that ran dense or A-shape (static windows). Heads left unrecorded (none today)
+    /// make the engine fall back to the budget bound and say so.
+    /// </summary>
+    private void RecordCoverage(HeadPatternCoverage coverage, long spanStart, long spanLength)
+    {
+        var keyLength = (int)(spanStart + spanLength);
+        for (var head = 0; head < coverage.Count; head++)
+        {
+            var pattern = coverage[head];
+            if (SparseHeadPlan.SelectsEverything(pattern, keyLength))
+            {
+                coverage.Record(head, SparsePatternKind.Dense, SpanAttentionCost.CappedPairs(spanStart, spanLength, long.MaxValue));
+            }
+            else if (pattern.Kind == SparsePatternKind.AShape)
+            {
+                coverage.Record(head, SparsePatternKind.AShape, SpanAttentionCost.CappedPairs(spanStart, spanLength, (long)pattern.InitKeys + pattern.LocalKeys));
+            }
+            else if (_probe.LastCoveredPairs.TryGetValue(head, out var pairs))
+            {
+                coverage.Record(head, pattern.Kind, pairs);
+            }
+        }
     }
 
     private int Begin(CudaOpClass opClass, GemmShape? gemm)
@@ -238,8 +295,18 @@ public readonly record struct GemmShape(long M, long N, long K)
 /// <summary>How often one GEMM shape ran and its GPU milliseconds in all.</summary>
 public sealed record GemmTiming(GemmShape Shape, int Count, double Milliseconds);
 
-/// <summary>GPU milliseconds per op class of the ops timed since the last <see cref="TimedCudaBackend.Reset"/>.</summary>
+/// <summary>
+/// GPU milliseconds per op class of the ops timed since the last <see cref="TimedCudaBackend.Reset"/>.
+/// Sparse index building is not in <see cref="AttentionMilliseconds"/> but in <see cref="IndexMilliseconds"/>;
+/// counting the built indices' pairs (a measurement) is in <see cref="OtherMilliseconds"/>.
+/// </summary>
 public sealed record CudaOpTimes(double GemmMilliseconds, double AttentionMilliseconds, double OtherMilliseconds, int Ops, IReadOnlyList<GemmTiming> Gemms)
 {
-    public double TotalMilliseconds => GemmMilliseconds + AttentionMilliseconds + OtherMilliseconds;
+    /// <summary>GPU milliseconds of sparse index building (estimation, replacement, conversion).</summary>
+    public double IndexMilliseconds { get; init; }
+
+    /// <summary>GPU milliseconds spent counting the built indices' pairs (part of <see cref="OtherMilliseconds"/>).</summary>
+    public double IndexCountingMilliseconds { get; init; }
+
+    public double TotalMilliseconds => GemmMilliseconds + AttentionMilliseconds + IndexMilliseconds + OtherMilliseconds;
 }

@@ -252,13 +252,17 @@ public sealed class ModelShard : IDisposable
         var spec = Spec;
         var backend = Backend;
         var qWidth = spec.QueryHeadCount * spec.HeadDim;
-        var mlpRows = Math.Min(n, _mlpChunkTokens);
-        using var normed = backend.Allocate(n, spec.HiddenSize);
+
+        // Only Q, the attention output, the hidden states and the K/V rows span all n tokens: norms,
+        // projections and the MLP run a chunk of rows at a time, so a 1M-token span holds no further
+        // [n, hidden] buffer (8 GiB each in bf16 at 1M x 4096). A span of at most one chunk runs as one.
+        var chunkRows = Math.Min(n, _mlpChunkTokens);
+        using var normed = backend.Allocate(chunkRows, spec.HiddenSize);
         using var query = backend.Allocate(n, qWidth);
         using var attention = backend.Allocate(n, qWidth);
-        using var projected = backend.Allocate(n, spec.HiddenSize);
-        using var gate = backend.Allocate(mlpRows, spec.IntermediateSize);
-        using var up = backend.Allocate(mlpRows, spec.IntermediateSize);
+        using var projected = backend.Allocate(chunkRows, spec.HiddenSize);
+        using var gate = backend.Allocate(chunkRows, spec.IntermediateSize);
+        using var up = backend.Allocate(chunkRows, spec.IntermediateSize);
         var densities = new LayerDensity[_layers.Length];
         for (var i = 0; i < _layers.Length; i++)
         {
@@ -271,10 +275,21 @@ public sealed class ModelShard : IDisposable
             using var newValues = valueCache.SliceRows(position, n);
 
             // Attention block: K/V go straight into the cache rows of this span.
-            backend.RmsNorm(hidden, weights.InputNorm, spec.RmsNormEpsilon, normed);
-            backend.Linear(normed, weights.Query, weights.QueryBias, query);
-            backend.Linear(normed, weights.Key, weights.KeyBias, newKeys);
-            backend.Linear(normed, weights.Value, weights.ValueBias, newValues);
+            for (long start = 0; start < n; start += chunkRows)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var rows = Math.Min(chunkRows, n - start);
+                using var hiddenRows = Rows(hidden, start, rows, n);
+                using var normedRows = Rows(normed, 0, rows, chunkRows);
+                using var queryRows = Rows(query, start, rows, n);
+                using var keyRows = Rows(newKeys, start, rows, n);
+                using var valueRows = Rows(newValues, start, rows, n);
+                backend.RmsNorm(hiddenRows ?? hidden, weights.InputNorm, spec.RmsNormEpsilon, normedRows ?? normed);
+                backend.Linear(normedRows ?? normed, weights.Query, weights.QueryBias, queryRows ?? query);
+                backend.Linear(normedRows ?? normed, weights.Key, weights.KeyBias, keyRows ?? newKeys);
+                backend.Linear(normedRows ?? normed, weights.Value, weights.ValueBias, valueRows ?? newValues);
+            }
+
             backend.ApplyRope(query, spec.HeadDim, position, sequence.RopeFrequencies);
             backend.ApplyRope(newKeys, spec.HeadDim, position, sequence.RopeFrequencies);
             var attentionArguments = new AttentionArguments(
@@ -292,26 +307,34 @@ public sealed class ModelShard : IDisposable
                 densities[i] = new LayerDensity(layer, causal, causal, 0, spec.QueryHeadCount, Measured: true);
             }
 
-            backend.Linear(attention, weights.Output, null, projected);
-            backend.AddInPlace(hidden, projected);
-
-            // MLP block, a chunk of tokens at a time.
-            backend.RmsNorm(hidden, weights.PostAttentionNorm, spec.RmsNormEpsilon, normed);
-            for (long start = 0; start < n; start += mlpRows)
+            // Output projection and residual, then the MLP block, a chunk of tokens at a time.
+            for (long start = 0; start < n; start += chunkRows)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var rows = Math.Min(mlpRows, n - start);
-                using var input = normed.SliceRows(start, rows);
-                using var gateRows = rows == mlpRows ? null : gate.SliceRows(0, rows);
-                using var upRows = rows == mlpRows ? null : up.SliceRows(0, rows);
-                using var output = projected.SliceRows(start, rows);
-                backend.Linear(input, weights.Gate, null, gateRows ?? gate);
-                backend.Linear(input, weights.Up, null, upRows ?? up);
-                backend.SwiGlu(gateRows ?? gate, upRows ?? up, gateRows ?? gate);
-                backend.Linear(gateRows ?? gate, weights.Down, null, output);
+                var rows = Math.Min(chunkRows, n - start);
+                using var hiddenRows = Rows(hidden, start, rows, n);
+                using var attentionRows = Rows(attention, start, rows, n);
+                using var projectedRows = Rows(projected, 0, rows, chunkRows);
+                backend.Linear(attentionRows ?? attention, weights.Output, null, projectedRows ?? projected);
+                backend.AddInPlace(hiddenRows ?? hidden, projectedRows ?? projected);
             }
 
-            backend.AddInPlace(hidden, projected);
+            for (long start = 0; start < n; start += chunkRows)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var rows = Math.Min(chunkRows, n - start);
+                using var hiddenRows = Rows(hidden, start, rows, n);
+                using var normedRows = Rows(normed, 0, rows, chunkRows);
+                using var gateRows = Rows(gate, 0, rows, chunkRows);
+                using var upRows = Rows(up, 0, rows, chunkRows);
+                using var projectedRows = Rows(projected, 0, rows, chunkRows);
+                backend.RmsNorm(hiddenRows ?? hidden, weights.PostAttentionNorm, spec.RmsNormEpsilon, normedRows ?? normed);
+                backend.Linear(normedRows ?? normed, weights.Gate, null, gateRows ?? gate);
+                backend.Linear(normedRows ?? normed, weights.Up, null, upRows ?? up);
+                backend.SwiGlu(gateRows ?? gate, upRows ?? up, gateRows ?? gate);
+                backend.Linear(gateRows ?? gate, weights.Down, null, projectedRows ?? projected);
+                backend.AddInPlace(hiddenRows ?? hidden, projectedRows ?? projected);
+            }
         }
 
         float[]? logits = null;
@@ -371,6 +394,10 @@ public sealed class ModelShard : IDisposable
         var patterns = _layerPatterns[layerIndex];
         return patterns.All(p => SparseHeadPlan.SelectsEverything(p, (int)keyLength)) ? null : patterns;
     }
+
+    /// <summary>Rows <c>[start, start + rows)</c> of a tensor of <paramref name="total"/> rows as a view; null when that is the whole tensor (use it directly).</summary>
+    private static IDeviceTensor? Rows(IDeviceTensor tensor, long start, long rows, long total)
+        => start == 0 && rows == total ? null : tensor.SliceRows(start, rows);
 
     private void CheckSequence(SequenceKvCache sequence, long tokens)
     {

@@ -10,7 +10,9 @@ public sealed class ModelShardOptions
 
     /// <summary>
     /// Tokens the MLP processes at once, so a long span never materialises [tokens, intermediate]
-    /// (1M x 14336 f32 would be 57 GB). Default: <see cref="DefaultMlpChunkTokens"/>.
+    /// (1M x 14336 f32 would be 57 GB); the norms and the Q/K/V and output projections run in chunks of
+    /// the same size, so only Q, the attention output, the hidden states and K/V span all tokens.
+    /// Default: <see cref="DefaultMlpChunkTokens"/>.
     /// </summary>
     public int MlpChunkTokens { get; set; } = DefaultMlpChunkTokens;
 

@@ -16,7 +16,7 @@ public sealed partial class CudaBackend
     /// </summary>
     public IVerticalSlashSelectionSource? VerticalSlashSelectionSource { get; set; }
 
-    /// <summary>When set, index builds are timed with CUDA events and each built index's pairs are counted per head (one small kernel and a stream sync per build).</summary>
+    /// <summary>When set, index builds and the counting of their pairs (done when the caller passes a <see cref="Kernels.Sparse.HeadPatternCoverage"/>) are timed with CUDA events.</summary>
     public SparseIndexProbe? IndexProbe { get; set; }
 
     /// <summary>The Vertical-Slash index of the listed heads for the per-pattern op: estimated, or the source's selections.</summary>
@@ -59,12 +59,5 @@ public sealed partial class CudaBackend
         }
 
         probe.End(_stream, buildSlot);
-        var countSlot = probe.Begin(_stream, counting: true);
-        var pairs = CoveredPairs(index);
-        probe.End(_stream, countSlot);
-        for (var s = 0; s < pairs.Length; s++)
-        {
-            probe.LastCoveredPairs[index.HeadOfSlot[s]] = pairs[s];
-        }
     }
 }

@@ -98,7 +98,14 @@ public sealed unsafe partial class CudaBackend
         }
 
         var kind = index.Pattern == CudaSparsePattern.VerticalSlash ? SparsePatternKind.VerticalSlash : SparsePatternKind.BlockSparse;
+        var probe = IndexProbe;
+        var countSlot = probe?.Begin(_stream, counting: true);
         var pairs = CoveredPairs(index);
+        if (countSlot is { } counted)
+        {
+            probe!.End(_stream, counted);
+        }
+
         for (var slot = 0; slot < pairs.Length; slot++)
         {
             coverage.Record(index.HeadOfSlot[slot], kind, pairs[slot]);

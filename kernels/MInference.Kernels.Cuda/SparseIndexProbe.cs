@@ -3,9 +3,9 @@ namespace MInference.Kernels.Cuda;
 /// <summary>
 /// What <see cref="CudaBackend.SparseAttention(in Backends.AttentionArguments, IReadOnlyList{Shared.Patterns.HeadPattern})"/>
 /// reports when a probe is attached (<see cref="CudaBackend.IndexProbe"/>): CUDA events around each index
-/// build (estimation, the source's replacement, conversion), events around the counting of the built
-/// index's pairs (a measurement, not part of the algorithm), and the pairs each query head's index covers
-/// in the last call. Benchmarks subtract the first two from the attention op's time.
+/// build (estimation, the source's replacement, conversion) and events around the counting of the built
+/// index's pairs for the caller's <see cref="Kernels.Sparse.HeadPatternCoverage"/> (a measurement, not part of the
+/// algorithm). Benchmarks subtract both from the attention op's time.
 /// </summary>
 public sealed class SparseIndexProbe : IDisposable
 {
@@ -17,9 +17,6 @@ public sealed class SparseIndexProbe : IDisposable
     {
         _context = context ?? throw new ArgumentNullException(nameof(context));
     }
-
-    /// <summary>Query head -> pairs its index covers (after the causal mask), for the VS and block-sparse heads of the last call.</summary>
-    public Dictionary<int, long> LastCoveredPairs { get; } = [];
 
     /// <summary>Forgets the timed regions (the events are reused).</summary>
     public void Reset() => _used = 0;

@@ -10,9 +10,9 @@ namespace MInference.Kernels.Cuda;
 /// unchanged (it is just an <see cref="IComputeBackend"/>). Events cost a few microseconds of host time
 /// per op and no GPU time; gaps between ops (launch latency, host work) fall outside every class, so
 /// end-to-end minus the sum of the classes is the time the GPU waited for the host. Inside the sparse
-/// op it also times the index building (a <see cref="SparseIndexProbe"/> attached to the wrapped backend)
-/// and records each head's covered pairs into a <see cref="HeadPatternCoverage"/> pattern list, so the
-/// engine reports measured density.
+/// op it also times the index building and the counting of covered pairs (a <see cref="SparseIndexProbe"/>
+/// attached to the wrapped backend, which itself records each head's pairs into a
+/// <see cref="HeadPatternCoverage"/> pattern list, so the engine reports measured density).
 /// </summary>
 public sealed class TimedCudaBackend : IComputeBackend
 {
@@ -178,7 +178,6 @@ public sealed class TimedCudaBackend : IComputeBackend
 
     public void SparseAttention(in AttentionArguments arguments, IReadOnlyList<HeadPattern> headPatterns)
     {
-        _probe.LastCoveredPairs.Clear();
         var index = Begin(CudaOpClass.Attention, null);
         try
         {
@@ -187,11 +186,6 @@ public sealed class TimedCudaBackend : IComputeBackend
         finally
         {
             End(index);
-        }
-
-        if (headPatterns is HeadPatternCoverage coverage)
-        {
-            RecordCoverage(coverage, arguments.QueryStart, arguments.Query.Rows);
         }
     }
 
@@ -239,32 +233,6 @@ public sealed class TimedCudaBackend : IComputeBackend
         }
 
         _events.Clear();
-    }
-
-    /// <summary>
-    /// Per head, the pairs it computed: counted from the built index for VS and block-sparse heads, by
-    /// formula for heads that ran dense or A-shape (static windows). Heads left unrecorded (none today)
-    /// make the engine fall back to the budget bound and say so.
-    /// </summary>
-    private void RecordCoverage(HeadPatternCoverage coverage, long spanStart, long spanLength)
-    {
-        var keyLength = (int)(spanStart + spanLength);
-        for (var head = 0; head < coverage.Count; head++)
-        {
-            var pattern = coverage[head];
-            if (SparseHeadPlan.SelectsEverything(pattern, keyLength))
-            {
-                coverage.Record(head, SparsePatternKind.Dense, SpanAttentionCost.CappedPairs(spanStart, spanLength, long.MaxValue));
-            }
-            else if (pattern.Kind == SparsePatternKind.AShape)
-            {
-                coverage.Record(head, SparsePatternKind.AShape, SpanAttentionCost.CappedPairs(spanStart, spanLength, (long)pattern.InitKeys + pattern.LocalKeys));
-            }
-            else if (_probe.LastCoveredPairs.TryGetValue(head, out var pairs))
-            {
-                coverage.Record(head, pattern.Kind, pairs);
-            }
-        }
     }
 
     private int Begin(CudaOpClass opClass, GemmShape? gemm)

@@ -45,7 +45,7 @@ public sealed class DeviceHandOff : IDisposable
     /// <summary>The backend tensors are handed to.</summary>
     public CudaBackend Target => _target;
 
-    /// <summary>Test hook: take <see cref="HandOffRoute.HostStaged"/> for every other device, as if peer access were impossible.</summary>
+    /// <summary>Test hook: take <see cref="HandOffRoute.HostStaged"/> from every other backend, as if neither the device nor a peer could be reached.</summary>
     internal bool ForceHostStaging { get; set; }
 
     /// <summary>Bytes copied on the device so far (ownership hand-offs copy none).</summary>
@@ -75,6 +75,11 @@ public sealed class DeviceHandOff : IDisposable
             return HandOffRoute.Ownership;
         }
 
+        if (ForceHostStaging)
+        {
+            return HandOffRoute.HostStaged;
+        }
+
         if (source.Context.Handle == _target.Context.Handle)
         {
             return HandOffRoute.SameDevice;
@@ -84,7 +89,7 @@ public sealed class DeviceHandOff : IDisposable
         {
             if (!_routes.TryGetValue(source.Context.Handle, out var route))
             {
-                route = ForceHostStaging ? HandOffRoute.HostStaged : EnablePeerAccess(source);
+                route = EnablePeerAccess(source);
                 _routes[source.Context.Handle] = route;
             }
 

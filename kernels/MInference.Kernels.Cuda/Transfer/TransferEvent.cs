@@ -62,6 +62,7 @@ internal sealed class TransferEvent : SafeHandle
     /// <summary>True once the work before the recorded point has finished (never blocks).</summary>
     internal bool IsComplete()
     {
+        CudaException.Check(CudaDriver.CtxSetCurrent(_contextHandle), "cuCtxSetCurrent");
         var result = CudaDriver.EventQuery(handle);
         if (result == NotReady)
         {
@@ -72,10 +73,15 @@ internal sealed class TransferEvent : SafeHandle
         return true;
     }
 
-    internal void Synchronize() => CudaException.Check(CudaDriver.EventSynchronize(handle), "cuEventSynchronize");
+    internal void Synchronize()
+    {
+        CudaException.Check(CudaDriver.CtxSetCurrent(_contextHandle), "cuCtxSetCurrent");
+        CudaException.Check(CudaDriver.EventSynchronize(handle), "cuEventSynchronize");
+    }
 
     internal IpcHandle ExportIpc()
     {
+        CudaException.Check(CudaDriver.CtxSetCurrent(_contextHandle), "cuCtxSetCurrent");
         CudaException.Check(CudaDriver.IpcGetEventHandle(out var exported, handle), "cuIpcGetEventHandle");
         return exported;
     }

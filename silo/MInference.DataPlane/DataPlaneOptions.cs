@@ -31,8 +31,23 @@ public sealed class DataPlaneOptions
     /// <summary>Limit for one whole fetch (connect, header, payload, acknowledgement).</summary>
     public TimeSpan TransferTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// Element type activations cross silos in: <c>Auto</c> (default: bf16 from GPU stages, whose activations
+    /// are bf16 already, so nothing is lost; f32 from CPU stages, so CPU results stay bit-identical to one
+    /// process), <c>F32</c>, or <c>BF16</c> (half the bytes; CPU stages' values rounded to nearest-even,
+    /// relative error at most 2^-8 per element).
+    /// </summary>
+    public string ActivationDType { get; set; } = ActivationWire.Auto;
+
     public void Validate()
     {
+        if (ActivationDType is not (ActivationWire.Auto or ActivationWire.F32 or ActivationWire.BF16))
+        {
+            throw new ArgumentException(
+                $"DataPlane:ActivationDType '{ActivationDType}' must be {ActivationWire.Auto}, {ActivationWire.F32} or {ActivationWire.BF16}",
+                nameof(ActivationDType));
+        }
+
         if (!IPAddress.TryParse(ListenAddress, out _))
         {
             throw new ArgumentException($"DataPlane:ListenAddress '{ListenAddress}' is not an IP address", nameof(ListenAddress));

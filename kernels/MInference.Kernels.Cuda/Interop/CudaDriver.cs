@@ -120,4 +120,41 @@ internal static unsafe partial class CudaDriver
 
     [LibraryImport(Library, EntryPoint = "cuCtxEnablePeerAccess")]
     internal static partial int CtxEnablePeerAccess(nint peerContext, uint flags);
+
+    [LibraryImport(Library, EntryPoint = "cuCtxDisablePeerAccess")]
+    internal static partial int CtxDisablePeerAccess(nint peerContext);
+
+    [LibraryImport(Library, EntryPoint = "cuMemcpyPeerAsync")]
+    internal static partial int MemcpyPeerAsync(ulong destination, nint destinationContext, ulong source, nint sourceContext, nuint bytes, nint stream);
+
+    [LibraryImport(Library, EntryPoint = "cuStreamWaitEvent")]
+    internal static partial int StreamWaitEvent(nint stream, nint cudaEvent, uint flags);
+
+    [LibraryImport(Library, EntryPoint = "cuEventQuery")]
+    internal static partial int EventQuery(nint cudaEvent);
+
+    [LibraryImport(Library, EntryPoint = "cuIpcGetMemHandle")]
+    internal static partial int IpcGetMemHandle(out IpcHandle handle, ulong pointer);
+
+    // cuda.h maps cuIpcOpenMemHandle to the _v2 symbol (same arguments, fixed flag handling).
+    [LibraryImport(Library, EntryPoint = "cuIpcOpenMemHandle_v2")]
+    internal static partial int IpcOpenMemHandle(out ulong pointer, IpcHandle handle, uint flags);
+
+    [LibraryImport(Library, EntryPoint = "cuIpcCloseMemHandle")]
+    internal static partial int IpcCloseMemHandle(ulong pointer);
+
+    [LibraryImport(Library, EntryPoint = "cuIpcGetEventHandle")]
+    internal static partial int IpcGetEventHandle(out IpcHandle handle, nint cudaEvent);
+
+    [LibraryImport(Library, EntryPoint = "cuIpcOpenEventHandle")]
+    internal static partial int IpcOpenEventHandle(out nint cudaEvent, IpcHandle handle);
+}
+
+/// <summary>CUipcMemHandle and CUipcEventHandle: 64 opaque bytes, passed by value.</summary>
+[System.Runtime.CompilerServices.InlineArray(IpcHandle.Size)]
+internal struct IpcHandle
+{
+    internal const int Size = 64;
+
+    private byte _element0;
 }

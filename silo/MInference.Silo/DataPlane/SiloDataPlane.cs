@@ -1,9 +1,13 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MInference.DataPlane;
+using MInference.Kernels.Backends;
 using MInference.Shared.Contracts;
+using MInference.Shared.Models;
 using MInference.Silo.Diagnostics;
 using MInference.Silo.Grains;
 using DataPlaneTransferFailedException = MInference.DataPlane.TransferFailedException;
@@ -17,14 +21,15 @@ namespace MInference.Silo.DataPlane;
 /// </summary>
 public sealed partial class SiloDataPlane : IAsyncDisposable
 {
-    /// <summary>The dtype on the wire: activations travel as f32 whatever the backend stores.</summary>
-    public const string WireDType = "F32";
+    /// <summary>The dtype of <see cref="PublishAsync(string, int, long, int, ReadOnlyMemory{byte}, CancellationToken)"/>'s input: stages hand over f32.</summary>
+    public const string WireDType = ActivationWire.F32;
 
     private readonly ParkedPayloadStore _store;
     private readonly DataPlaneListener _listener;
     private readonly DataPlaneFetcher _fetcher;
     private readonly string _siloName;
     private readonly int _attempts;
+    private readonly string _activationDType;
     private readonly ILogger<SiloDataPlane> _logger;
     private readonly ConcurrentDictionary<Guid, string> _jobOfTransfer = new();
     private long _fetched;
@@ -49,6 +54,8 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(loggers);
         _siloName = siloName;
         _attempts = execution.Value.TransferAttempts;
+        options.Value.Validate();
+        _activationDType = options.Value.ActivationDType;
         _logger = loggers.CreateLogger<SiloDataPlane>();
         _store = ParkedPayloadStore.Create(options.Value);
         try
@@ -88,15 +95,71 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
     }
 
     /// <summary>
-    /// Parks f32 activations for a stage on another silo (copied into a pooled buffer; waits while the store's
-    /// window of tickets or bytes is full) and returns the ticket that stage redeems.
+    /// Parks f32 activations of an f32 producer (a CPU stage) for a stage on another silo; see the overload.
     /// </summary>
-    public async Task<ActivationTicket> PublishAsync(string jobId, int chunkIndex, long rows, int columns, ReadOnlyMemory<byte> f32Bytes, CancellationToken cancellationToken)
+    public Task<ActivationTicket> PublishAsync(string jobId, int chunkIndex, long rows, int columns, ReadOnlyMemory<byte> f32Bytes, CancellationToken cancellationToken)
+        => PublishAsync(jobId, chunkIndex, rows, columns, f32Bytes, producerComputesInBFloat16: false, cancellationToken);
+
+    /// <summary>
+    /// Parks activations for a stage on another silo (copied into a pooled buffer in the wire dtype that
+    /// <see cref="DataPlaneOptions.ActivationDType"/> picks for this producer; waits while the store's window
+    /// of tickets or bytes is full) and returns the ticket that stage redeems.
+    /// </summary>
+    public async Task<ActivationTicket> PublishAsync(
+        string jobId, int chunkIndex, long rows, int columns, ReadOnlyMemory<byte> f32Bytes, bool producerComputesInBFloat16, CancellationToken cancellationToken)
     {
-        var descriptor = new PayloadDescriptor(WireDType, rows, columns, f32Bytes.Length);
-        var ticket = await _listener.PublishAsync(descriptor, f32Bytes, cancellationToken).ConfigureAwait(false);
+        var dtype = ActivationWire.Resolve(_activationDType, producerComputesInBFloat16);
+        if (dtype == ActivationWire.F32)
+        {
+            return await ParkAsync(jobId, chunkIndex, rows, columns, dtype, f32Bytes, cancellationToken).ConfigureAwait(false);
+        }
+
+        var values = MemoryMarshal.Cast<byte, float>(f32Bytes.Span).Length;
+        var length = checked(values * ActivationWire.ElementSize(dtype));
+        var encoded = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            ActivationWire.Encode(MemoryMarshal.Cast<byte, float>(f32Bytes.Span), dtype, encoded);
+            return await ParkAsync(jobId, chunkIndex, rows, columns, dtype, encoded.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(encoded);
+        }
+    }
+
+    /// <summary>
+    /// A fetched payload as a tensor of <paramref name="backend"/>: bf16 bytes go to a bf16 backend as they
+    /// are, everything else through f32.
+    /// </summary>
+    public static IDeviceTensor Upload(ActivationTicket ticket, ReceivedPayload payload, IComputeBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(ticket);
+        ArgumentNullException.ThrowIfNull(payload);
+        ArgumentNullException.ThrowIfNull(backend);
+        var dtype = payload.Descriptor.DType;
+        var bytes = payload.Bytes.Span;
+        if (dtype == ActivationWire.F32)
+        {
+            return backend.Upload(MemoryMarshal.Cast<byte, float>(bytes), ticket.Rows, ticket.Columns);
+        }
+
+        if (dtype == ActivationWire.BF16 && backend.ActivationDType == TensorDType.BFloat16)
+        {
+            return backend.UploadWeight(bytes, TensorDType.BFloat16, ticket.Rows, ticket.Columns);
+        }
+
+        var values = new float[checked(ticket.Rows * ticket.Columns)];
+        ActivationWire.Decode(bytes, dtype, values);
+        return backend.Upload(values, ticket.Rows, ticket.Columns);
+    }
+
+    private async Task<ActivationTicket> ParkAsync(string jobId, int chunkIndex, long rows, int columns, string dtype, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        var descriptor = new PayloadDescriptor(dtype, rows, columns, bytes.Length);
+        var ticket = await _listener.PublishAsync(descriptor, bytes, cancellationToken).ConfigureAwait(false);
         _jobOfTransfer[ticket.TransferId] = jobId;
-        return new ActivationTicket(ticket.TransferId, jobId, chunkIndex, rows, columns, WireDType, f32Bytes.Length, _siloName, ticket.Endpoint);
+        return new ActivationTicket(ticket.TransferId, jobId, chunkIndex, rows, columns, dtype, bytes.Length, _siloName, ticket.Endpoint);
     }
 
     /// <summary>
@@ -114,9 +177,11 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
                 isRetryable: false);
         }
 
-        if (!string.Equals(ticket.DType, WireDType, StringComparison.Ordinal))
+        if (ticket.DType is not (ActivationWire.F32 or ActivationWire.BF16))
         {
-            throw new TransferFailedException($"ticket {ticket.TransferId} carries dtype {ticket.DType}; the data plane moves {WireDType} only", isRetryable: false);
+            throw new TransferFailedException(
+                $"ticket {ticket.TransferId} carries dtype {ticket.DType}; the data plane moves {ActivationWire.F32} and {ActivationWire.BF16} only",
+                isRetryable: false);
         }
 
         var request = new DataPlaneTicket(ticket.TransferId, ticket.SourceEndpoint, new PayloadDescriptor(ticket.DType, ticket.Rows, ticket.Columns, ticket.ByteLength));

@@ -80,7 +80,8 @@ public sealed partial class DeviceWorker : IDisposable
         try
         {
             var length = checked((int)(rows * columns * sizeof(float)));
-            var ticket = await _dataPlane.PublishAsync(request.JobId, request.ChunkIndex, rows, columns, handOff.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            var ticket = await _dataPlane.PublishAsync(
+                request.JobId, request.ChunkIndex, rows, columns, handOff.AsMemory(0, length), Backend.ActivationDType == TensorDType.BFloat16, cancellationToken).ConfigureAwait(false);
             return result with { Output = ticket };
         }
         finally
@@ -200,7 +201,7 @@ public sealed partial class DeviceWorker : IDisposable
                 var ticket = request.Input
                     ?? throw new ArgumentException($"chunk {request.ChunkIndex} of job '{request.JobId}' carries neither token ids nor an activation ticket", nameof(request));
                 var hidden = remote is not null
-                    ? Backend.Upload(MemoryMarshal.Cast<byte, float>(remote.Bytes.Span), ticket.Rows, ticket.Columns)
+                    ? SiloDataPlane.Upload(ticket, remote, Backend)
                     : _channel.Take(ticket, Backend);
                 tokens = hidden.Rows;
                 try

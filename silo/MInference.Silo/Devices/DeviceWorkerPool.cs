@@ -99,6 +99,8 @@ public sealed class DeviceWorkerPool : IInFlightWork, IDisposable
     {
         lock (_lock)
         {
+            // Copies between devices still in flight read their sources: finish them while the backends live.
+            (_channel as InProcessActivationChannel)?.FlushDeviceHandOffs();
             foreach (var worker in _workers.Values)
             {
                 worker.Dispose();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using MInference.Shared.Contracts;
 using MInference.Shared.Generation;
 using MInference.Shared.Patterns;
@@ -14,14 +15,21 @@ public sealed class RedisClusterRestartTests
     /// separate client; after both processes are killed and started again (same names and ports), a
     /// new client still finds the job completed, with the same result. A model the client registered
     /// (not in the silos' settings, so nobody registers it again) and its pattern config survive the
-    /// restart in Redis, and the restarted cluster runs a new job on that model.
+    /// restart in Redis, and the restarted cluster runs a new job on that model. Started with
+    /// <c>DashboardEnabled</c>, silo0 serves the Orleans dashboard's page on its dashboard port.
     /// </summary>
     [Fact]
     public async Task Job_submitted_before_a_full_cluster_restart_is_still_queryable()
     {
         var ct = TestContext.Current.CancellationToken;
         await using var cluster = await ProcessCluster.CreateAsync(siloCount: 2, ct);
-        await cluster.StartSilosAsync(ct);
+        var dashboardPort = FreePorts.Take(1)[0];
+        await Task.WhenAll(
+            cluster.StartSilosAsync(["--MInference:DashboardEnabled=true", string.Create(CultureInfo.InvariantCulture, $"--MInference:DashboardPort={dashboardPort}")], ct, "silo0"),
+            cluster.StartSilosAsync(ct, "silo1"));
+        using var http = new HttpClient();
+        using var dashboard = await http.GetAsync(new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{dashboardPort}/")), ct);
+        var dashboardPage = await dashboard.Content.ReadAsStringAsync(ct);
         var jobId = "restart-" + Guid.NewGuid().ToString("N");
         var submission = new JobSubmission(ProcessCluster.ModelId, TestDocuments.Random(seed: 601, length: 48), ChunkTokens: 16);
         var spec = ModelShapes.Get(ModelShapes.Tiny);
@@ -46,6 +54,8 @@ public sealed class RedisClusterRestartTests
         await after.SubmitAsync(secondJob, submission with { ModelId = ClientModelId, TokenIds = TestDocuments.Random(seed: 607, length: 32) }, ct);
         var second = await after.GetResultAsync(secondJob, ct);
 
+        Assert.True(dashboard.IsSuccessStatusCode, $"the dashboard answered {(int)dashboard.StatusCode} {dashboard.ReasonPhrase}");
+        Assert.Contains("<html", dashboardPage, StringComparison.OrdinalIgnoreCase);
         Assert.Equal(["silo0", "silo1"], devices.Select(d => d.SiloName).Order(StringComparer.Ordinal));
         Assert.Equal(JobState.Completed, progress.State);
         Assert.Equal(3, progress.ChunksDone);

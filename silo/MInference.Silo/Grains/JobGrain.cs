@@ -210,6 +210,17 @@ internal sealed partial class JobGrain(
             throw new ArgumentException($"ChunkTokens {submission.ChunkTokens} must be between 1 and {o.MaxChunkTokens} (MInference:MaxChunkTokens)", nameof(submission));
         }
 
+        if (submission.MaxNewTokens is < 0 or > JobSubmission.MaxNewTokensLimit)
+        {
+            throw new ArgumentException($"MaxNewTokens {submission.MaxNewTokens} must be between 0 and {JobSubmission.MaxNewTokensLimit}", nameof(submission));
+        }
+
+        if ((long)submission.TokenIds.Length + submission.MaxNewTokens > o.MaxDocumentTokens)
+        {
+            throw new ArgumentException(
+                $"the document's {submission.TokenIds.Length} tokens and {submission.MaxNewTokens} new ones exceed the silo's maximum of {o.MaxDocumentTokens} (MInference:MaxDocumentTokens)", nameof(submission));
+        }
+
         if (submission.TopK < 1)
         {
             throw new ArgumentException($"TopK {submission.TopK} must be at least 1", nameof(submission));
@@ -304,11 +315,12 @@ internal sealed partial class JobGrain(
                     var run = watch.Elapsed.TotalMilliseconds;
                     result = new JobResult(
                         jobId,
-                        Top(attempt.Logits!, submission.TopK),
-                        submission.IncludeLogits ? attempt.Logits : null,
+                        Top(attempt.PrefillLogits!, submission.TopK),
+                        submission.IncludeLogits ? attempt.PrefillLogits : null,
                         new JobTimings(queued.TotalMilliseconds, run, submission.TokenIds.Length / (run / 1000.0), attempt.StageMilliseconds),
                         plan.Stages,
-                        attempt.Density);
+                        attempt.Density,
+                        submission.MaxNewTokens > 0 ? attempt.Generated : null);
                     outcome = JobState.Completed;
                     break;
                 }
@@ -500,7 +512,7 @@ internal sealed partial class JobGrain(
     /// <summary>A replica for the job, avoiding suspect silos when the rest can still hold the model.</summary>
     private async Task<PipelinePlan> PlanOnceAsync(ICoordinatorGrain coordinator, JobSubmission submission, List<string> avoid)
     {
-        var request = new PlanRequest(submission.ModelId, submission.TokenIds.Length, submission.ChunkTokens, submission.StageCount, JobId, avoid.Count == 0 ? null : [.. avoid]);
+        var request = new PlanRequest(submission.ModelId, submission.TokenIds.Length + submission.MaxNewTokens, submission.ChunkTokens, submission.StageCount, JobId, avoid.Count == 0 ? null : [.. avoid]);
         try
         {
             return await coordinator.GetPlanAsync(request);
@@ -530,6 +542,8 @@ internal sealed partial class JobGrain(
         }
 
         var outcome = new AttemptOutcome(new double[stages.Count]);
+        // The caches open on chunk 0 with room for the generated tokens too.
+        var capacity = tokens.Length + submission.MaxNewTokens;
         var spans = ChunkSchedule.Spans(Document.ChunkLengths ?? ChunkSchedule.Fixed(tokens.Length, submission.ChunkTokens));
         var window = execution.Value.PipelineWindowChunks;
         var previousOnStage = new Task<StageChunkResult>?[stages.Count];
@@ -552,7 +566,7 @@ internal sealed partial class JobGrain(
                 for (var s = 0; s < stages.Count; s++)
                 {
                     var request = new StageChunkRequest(
-                        JobId, chunk, plan.ModelDirectory, stages[s].Assignment.FirstLayer, stages[s].Assignment.EndLayer, tokens.Length,
+                        JobId, chunk, plan.ModelDirectory, stages[s].Assignment.FirstLayer, stages[s].Assignment.EndLayer, capacity,
                         s == 0 ? tokens.AsSpan(start, length).ToArray() : null,
                         null,
                         s + 1 < stages.Count ? stages[s + 1].Silo : null,
@@ -567,6 +581,8 @@ internal sealed partial class JobGrain(
             }
 
             await trackers[^1].WaitAsync(cancellationToken);
+            outcome.PrefillLogits = outcome.Logits;
+            await GenerateAsync(stages, plan, spans.Count, capacity, outcome, sent, cancellationToken);
             return outcome;
         }
         catch
@@ -584,6 +600,58 @@ internal sealed partial class JobGrain(
 
             throw;
         }
+    }
+
+    /// <summary>
+    /// Greedy generation after the pre-fill: the most likely token becomes a one-token chunk through every
+    /// stage (their KV caches hold the document), whose logits give the next one. Steps cannot overlap, each
+    /// needs the one before; the last generated token needs no pass of its own.
+    /// </summary>
+    private async Task GenerateAsync(
+        List<PlannedStage> stages, PipelinePlan plan, int firstChunk, int capacity, AttemptOutcome outcome, List<Task> sent, CancellationToken cancellationToken)
+    {
+        var count = Document.Submission!.MaxNewTokens;
+        for (var step = 0; step < count; step++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var next = ArgMax(outcome.Logits!);
+            outcome.Generated.Add(next);
+            if (step == count - 1)
+            {
+                break;
+            }
+
+            Task<StageChunkResult>? input = null;
+            for (var s = 0; s < stages.Count; s++)
+            {
+                var request = new StageChunkRequest(
+                    JobId, firstChunk + step, plan.ModelDirectory, stages[s].Assignment.FirstLayer, stages[s].Assignment.EndLayer, capacity,
+                    s == 0 ? [next] : null,
+                    null,
+                    s + 1 < stages.Count ? stages[s + 1].Silo : null,
+                    null);
+                input = RunStageAsync(stages, s, request, input, null, outcome);
+                sent.Add(input);
+            }
+
+            outcome.Logits = (await input!.WaitAsync(cancellationToken)).Logits;
+            // A step is progress: long generations must not look stalled to the watchdog.
+            _lastProgress = time.GetTimestamp();
+        }
+    }
+
+    private static int ArgMax(float[] logits)
+    {
+        var best = 0;
+        for (var i = 1; i < logits.Length; i++)
+        {
+            if (logits[i] > logits[best])
+            {
+                best = i;
+            }
+        }
+
+        return best;
     }
 
     /// <summary>Stage s's turn on a chunk: after the chunk left stage s-1 and stage s finished the chunk before.</summary>
@@ -701,7 +769,7 @@ internal sealed partial class JobGrain(
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(MemoryMarshal.AsBytes(submission.TokenIds.AsSpan()));
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(
-            $"{submission.ModelId}|{submission.ChunkTokens}|{submission.TopK}|{submission.StageCount}|{submission.IncludeLogits}|{submission.PatternConfig}|{submission.DynamicChunks}"));
+            $"{submission.ModelId}|{submission.ChunkTokens}|{submission.TopK}|{submission.StageCount}|{submission.IncludeLogits}|{submission.PatternConfig}|{submission.DynamicChunks}{(submission.MaxNewTokens > 0 ? $"|{submission.MaxNewTokens}" : "")}"));
         return Convert.ToHexString(sha.GetHashAndReset());
     }
 
@@ -754,6 +822,12 @@ internal sealed partial class JobGrain(
         public double[] StageMilliseconds { get; } = stageMilliseconds;
 
         public float[]? Logits { get; set; }
+
+        /// <summary>The last position's logits after the document (before any generated token).</summary>
+        public float[]? PrefillLogits { get; set; }
+
+        /// <summary>Greedy tokens generated after the document.</summary>
+        public List<int> Generated { get; } = [];
 
         /// <summary>Per layer, summed over the chunks so far (each layer lives on one stage).</summary>
         public IReadOnlyList<LayerDensity> Density => [.. _density.Values];

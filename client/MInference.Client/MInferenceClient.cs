@@ -51,6 +51,10 @@ public sealed class MInferenceClient : IAsyncDisposable
     public Task<RegisteredModel> RegisterModelAsync(string modelId, string modelDirectory, CancellationToken cancellationToken = default)
         => CallAsync(() => Coordinator.RegisterModelAsync(modelId, modelDirectory), cancellationToken);
 
+    /// <summary>Forgets a model id and its pattern config; false when it was not registered.</summary>
+    public Task<bool> UnregisterModelAsync(string modelId, CancellationToken cancellationToken = default)
+        => CallAsync(() => Coordinator.UnregisterModelAsync(modelId), cancellationToken);
+
     public Task<IReadOnlyList<RegisteredModel>> GetModelsAsync(CancellationToken cancellationToken = default)
         => CallAsync(() => Coordinator.GetModelsAsync(), cancellationToken);
 
@@ -64,6 +68,10 @@ public sealed class MInferenceClient : IAsyncDisposable
             await Coordinator.PutPatternConfigAsync(modelId, patternConfigJson).ConfigureAwait(false);
             return true;
         }, cancellationToken);
+
+    /// <summary>A model's stored default pattern config (JSON, format <c>minference-cluster.patterns</c>), or null when it has none (dense).</summary>
+    public Task<string?> GetPatternConfigAsync(string modelId, CancellationToken cancellationToken = default)
+        => CallAsync(() => Coordinator.GetPatternConfigAsync(modelId), cancellationToken);
 
     /// <summary>
     /// Submits a document under a client-chosen id. Idempotent: the same document under the same id

@@ -4,7 +4,7 @@ using Spectre.Console;
 
 namespace MInference.Cli.Commands;
 
-/// <summary><c>minference models</c>: the models and devices a running cluster's coordinator knows.</summary>
+/// <summary><c>minference models [remove ID]</c>: the models and devices a running cluster's coordinator knows; forgetting a model.</summary>
 public static class ModelsCommand
 {
     public static Command Create()
@@ -34,6 +34,28 @@ public static class ModelsCommand
             AnsiConsole.Write(modelTable);
             AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"{devices.Count} devices:"));
             AnsiConsole.Write(deviceTable);
+            return 0;
+        }));
+        command.Subcommands.Add(CreateRemove());
+        return command;
+    }
+
+    private static Command CreateRemove()
+    {
+        var target = new ClusterTargetOptions();
+        var modelId = new Argument<string>("ID") { Description = "Registered model id to forget (with its stored pattern config)" };
+        var command = new Command("remove", "Forget a registered model and its pattern config (jobs already running keep their plan)") { modelId };
+        target.AddTo(command);
+        command.SetAction((parse, cancellationToken) => ClusterConnection.RunAsync(async () =>
+        {
+            var id = parse.GetValue(modelId)!;
+            await using var client = await target.Read(parse).ConnectAsync(cancellationToken);
+            if (!await client.UnregisterModelAsync(id, cancellationToken))
+            {
+                throw new ArgumentException($"model '{id}' is not registered with the cluster");
+            }
+
+            AnsiConsole.MarkupLineInterpolated($"Model [bold]{id}[/] removed");
             return 0;
         }));
         return command;

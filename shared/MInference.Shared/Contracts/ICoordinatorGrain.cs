@@ -3,7 +3,9 @@ namespace MInference.Shared.Contracts;
 /// <summary>
 /// The cluster's registry and planner (one activation, key <see cref="DefaultKey"/>): models by id,
 /// devices by silo, per-model pattern configs, and pipeline plans that split a model's layers over
-/// devices by memory.
+/// devices by memory. Registered models and pattern configs are persisted (they survive the grain's
+/// deactivation and, with Redis storage, a restart of the whole cluster); devices are reported again by
+/// the silos.
 /// </summary>
 [Alias("minference.coordinator")]
 public interface ICoordinatorGrain : IGrainWithStringKey
@@ -11,9 +13,18 @@ public interface ICoordinatorGrain : IGrainWithStringKey
     /// <summary>The key of the one coordinator.</summary>
     public const string DefaultKey = "coordinator";
 
-    /// <summary>Registers (or replaces) a model id; the directory must hold a readable config.json.</summary>
+    /// <summary>
+    /// Registers (or replaces) a model id; the directory must hold a readable config.json. Throws
+    /// <see cref="ArgumentException"/> naming the problem for a bad id (letters, digits and <c>. _ - :</c>,
+    /// at most 128 characters) or an unreadable directory. A replacement whose shape its stored pattern
+    /// config no longer fits drops that config.
+    /// </summary>
     [Alias("register-model")]
     Task<RegisteredModel> RegisterModelAsync(string modelId, string modelDirectory);
+
+    /// <summary>Forgets a model id and its pattern config; false when it was not registered. Jobs already running keep their plan.</summary>
+    [Alias("unregister-model")]
+    Task<bool> UnregisterModelAsync(string modelId);
 
     [Alias("get-models")]
     Task<IReadOnlyList<RegisteredModel>> GetModelsAsync();

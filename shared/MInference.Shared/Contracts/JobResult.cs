@@ -1,6 +1,9 @@
 namespace MInference.Shared.Contracts;
 
-/// <summary>A completed job: the top next tokens, optionally all logits, timings, and the attention density per layer.</summary>
+/// <summary>
+/// A completed job: the top next tokens after the document (and optionally all their logits), the greedy
+/// tokens generated after it when the submission asked for any, timings, and the attention density per layer.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("minference.job-result")]
 public sealed record JobResult(
     [property: Id(0)] string JobId,
@@ -8,7 +11,8 @@ public sealed record JobResult(
     [property: Id(2)] float[]? Logits,
     [property: Id(3)] JobTimings Timings,
     [property: Id(4)] IReadOnlyList<StageAssignment> Stages,
-    [property: Id(5)] IReadOnlyList<LayerDensity>? Density = null);
+    [property: Id(5)] IReadOnlyList<LayerDensity>? Density = null,
+    [property: Id(6)] IReadOnlyList<int>? GeneratedTokenIds = null);
 
 /// <summary>A next-token candidate: its id, logit and softmax probability.</summary>
 [GenerateSerializer, Immutable, Alias("minference.token-score")]

@@ -8,7 +8,9 @@ namespace MInference.Shared.Contracts;
 /// <see cref="DensePatternConfig"/> runs dense, and a JSON document (format
 /// <c>minference-cluster.patterns</c>) is used for this job only. With <see cref="DynamicChunks"/> the
 /// document is cut into about as many chunks as <see cref="ChunkTokens"/> gives, sized so each costs about
-/// the same (later chunks attend over a longer prefix, so they are shorter).
+/// the same (later chunks attend over a longer prefix, so they are shorter). <see cref="MaxNewTokens"/>
+/// greedy tokens are generated after the pre-fill, one position at a time through the same pipeline and
+/// KV caches (0: pre-fill only).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("minference.job-submission")]
 public sealed record JobSubmission(
@@ -19,8 +21,12 @@ public sealed record JobSubmission(
     [property: Id(4)] int? StageCount = null,
     [property: Id(5)] bool IncludeLogits = false,
     [property: Id(6)] string? PatternConfig = null,
-    [property: Id(7)] bool DynamicChunks = false)
+    [property: Id(7)] bool DynamicChunks = false,
+    [property: Id(8)] int MaxNewTokens = 0)
 {
+    /// <summary>Most tokens one job may generate (each is one pass through every stage).</summary>
+    public const int MaxNewTokensLimit = 4096;
+
     /// <summary>The <see cref="PatternConfig"/> value that runs every layer dense.</summary>
     public const string DensePatternConfig = "dense";
 

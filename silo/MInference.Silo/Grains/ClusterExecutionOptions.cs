@@ -15,6 +15,18 @@ public sealed class ClusterExecutionOptions
 
     public const int DefaultTransferAttempts = 3;
 
+    /// <summary>Default of <see cref="JobProgressTimeout"/>: far beyond one chunk of a large model on a CPU device.</summary>
+    public static readonly TimeSpan DefaultJobProgressTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>Default of <see cref="WatchdogPeriod"/> (Orleans' own minimum reminder period).</summary>
+    public static readonly TimeSpan DefaultWatchdogPeriod = TimeSpan.FromMinutes(1);
+
+    /// <summary>Shortest <see cref="WatchdogPeriod"/> and non-zero <see cref="JobProgressTimeout"/>: reminders are not timers.</summary>
+    public static readonly TimeSpan MinWatchdogTime = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest <see cref="WatchdogPeriod"/> and <see cref="JobProgressTimeout"/>.</summary>
+    public static readonly TimeSpan MaxWatchdogTime = TimeSpan.FromDays(1);
+
     /// <summary>
     /// Chunks one stage admits at once (running or waiting for its device); further callers wait for room,
     /// they do not fail. Default <see cref="DefaultMaxQueuedChunksPerStage"/>.
@@ -33,6 +45,22 @@ public sealed class ClusterExecutionOptions
 
     /// <summary>Tries of one data-plane fetch whose failure is retryable (the payload stays parked meanwhile). Default <see cref="DefaultTransferAttempts"/>.</summary>
     public int TransferAttempts { get; set; } = DefaultTransferAttempts;
+
+    /// <summary>
+    /// A running job whose attempt made no progress (no chunk left the pipeline, no state change) for this
+    /// long is stopped by its watchdog reminder and restarted as a retry, or failed after
+    /// <see cref="MaxJobAttempts"/>. <see cref="TimeSpan.Zero"/> turns the watchdog off. Default
+    /// <see cref="DefaultJobProgressTimeout"/>; otherwise between <see cref="MinWatchdogTime"/> and <see cref="MaxWatchdogTime"/>.
+    /// </summary>
+    public TimeSpan JobProgressTimeout { get; set; } = DefaultJobProgressTimeout;
+
+    /// <summary>
+    /// How often a running job's watchdog reminder fires (so a stall is noticed between
+    /// <see cref="JobProgressTimeout"/> and that plus this period). Default <see cref="DefaultWatchdogPeriod"/>;
+    /// between <see cref="MinWatchdogTime"/> and <see cref="MaxWatchdogTime"/>. Orleans' minimum reminder
+    /// period is lowered to it when it is shorter.
+    /// </summary>
+    public TimeSpan WatchdogPeriod { get; set; } = DefaultWatchdogPeriod;
 }
 
 /// <summary>Names each bad execution setting and its limit.</summary>
@@ -47,6 +75,12 @@ internal sealed class ClusterExecutionOptionsValidator : IValidateOptions<Cluste
         Check(failures, nameof(options.PipelineWindowChunks), options.PipelineWindowChunks);
         Check(failures, nameof(options.MaxJobAttempts), options.MaxJobAttempts);
         Check(failures, nameof(options.TransferAttempts), options.TransferAttempts);
+        if (options.JobProgressTimeout != TimeSpan.Zero)
+        {
+            Check(failures, nameof(options.JobProgressTimeout), options.JobProgressTimeout, " (or 00:00:00 to turn the watchdog off)");
+        }
+
+        Check(failures, nameof(options.WatchdogPeriod), options.WatchdogPeriod, string.Empty);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
@@ -55,6 +89,15 @@ internal sealed class ClusterExecutionOptionsValidator : IValidateOptions<Cluste
         if (value is < 1 or > MaxSetting)
         {
             failures.Add($"{ClusterExecutionOptions.SectionName}:{setting} is {value}; it must be between 1 and {MaxSetting}");
+        }
+    }
+
+    private static void Check(List<string> failures, string setting, TimeSpan value, string alternative)
+    {
+        if (value < ClusterExecutionOptions.MinWatchdogTime || value > ClusterExecutionOptions.MaxWatchdogTime)
+        {
+            failures.Add(
+                $"{ClusterExecutionOptions.SectionName}:{setting} is {value:c}; it must be between {ClusterExecutionOptions.MinWatchdogTime:c} and {ClusterExecutionOptions.MaxWatchdogTime:c}{alternative}");
         }
     }
 }

@@ -26,6 +26,14 @@ internal static class ExecutionServiceCollectionExtensions
         execution.ValidateOnStart();
         dataPlane.ValidateOnStart();
         services.AddSingleton<IValidateOptions<ClusterExecutionOptions>, ClusterExecutionOptionsValidator>();
+        // Orleans refuses reminder periods under its minimum (1 minute by default): a shorter watchdog period lowers it.
+        services.AddOptions<ReminderOptions>().PostConfigure<IOptions<ClusterExecutionOptions>>((reminders, jobs) =>
+        {
+            if (jobs.Value.WatchdogPeriod < reminders.MinimumReminderPeriod && jobs.Value.WatchdogPeriod >= ClusterExecutionOptions.MinWatchdogTime)
+            {
+                reminders.MinimumReminderPeriod = jobs.Value.WatchdogPeriod;
+            }
+        });
         services.AddSingleton<IValidateOptions<DataPlaneOptions>, DataPlaneOptionsValidator>();
         services.AddSingleton<IActivationChannel>(sp => new InProcessActivationChannel(sp.GetRequiredService<ILocalSiloDetails>().Name));
         services.AddSingleton<SiloDataPlane>();

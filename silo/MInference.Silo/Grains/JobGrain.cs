@@ -20,7 +20,10 @@ namespace MInference.Silo.Grains;
 /// <see cref="ClusterExecutionOptions.PipelineWindowChunks"/> chunks in flight. A lost stage or failed
 /// transfer re-plans around the suspect silo and restarts the document (up to
 /// <see cref="ClusterExecutionOptions.MaxJobAttempts"/> runs); a job found queued or running on activation
-/// (its silo went away) is restarted too.
+/// (its silo went away) is restarted too. While it runs, a reminder (<see cref="WatchdogReminderName"/>,
+/// durable in Redis in deployments) is its watchdog: it wakes the job on another silo when its own went
+/// away, and restarts an attempt that made no progress for <see cref="ClusterExecutionOptions.JobProgressTimeout"/>
+/// (a retry; after the last attempt the job fails saying so). The reminder goes when the job ends.
 /// </summary>
 internal sealed partial class JobGrain(
     [PersistentState(JobGrain.DocumentStateName, MInferenceSiloBuilderExtensions.JobStorageName)] IPersistentState<JobRecord> document,
@@ -28,8 +31,12 @@ internal sealed partial class JobGrain(
     IOptions<MInferenceSiloOptions> options,
     IOptions<ClusterExecutionOptions> execution,
     IJobChunkGate gate,
-    ILogger<JobGrain> logger) : Grain, IJobGrain, IDisposable
+    TimeProvider time,
+    ILogger<JobGrain> logger) : Grain, IJobGrain, IRemindable, IDisposable
 {
+    /// <summary>Name of the watchdog reminder a job holds while it is queued or running.</summary>
+    public const string WatchdogReminderName = "watchdog";
+
     /// <summary>Persistent state of the job's document (<see cref="JobRecord"/>), written once at submission.</summary>
     public const string DocumentStateName = "job";
 
@@ -41,6 +48,15 @@ internal sealed partial class JobGrain(
     private readonly ILogger _logger = logger;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private CancellationTokenSource? _cancel;
+
+    /// <summary>The current attempt's token source (linked to <see cref="_cancel"/>); the watchdog cancels it alone.</summary>
+    private CancellationTokenSource? _attempt;
+
+    /// <summary>Set by the watchdog before it cancels <see cref="_attempt"/>: the attempt stalled.</summary>
+    private bool _stalled;
+
+    /// <summary>When this activation last saw the job move (<see cref="TimeProvider.GetTimestamp"/>).</summary>
+    private long _lastProgress;
 
     /// <summary>Set when this activation goes away (its silo stops): the run stops without recording an outcome, so the next activation resumes it.</summary>
     private bool _deactivated;
@@ -194,6 +210,17 @@ internal sealed partial class JobGrain(
             throw new ArgumentException($"ChunkTokens {submission.ChunkTokens} must be between 1 and {o.MaxChunkTokens} (MInference:MaxChunkTokens)", nameof(submission));
         }
 
+        if (submission.MaxNewTokens is < 0 or > JobSubmission.MaxNewTokensLimit)
+        {
+            throw new ArgumentException($"MaxNewTokens {submission.MaxNewTokens} must be between 0 and {JobSubmission.MaxNewTokensLimit}", nameof(submission));
+        }
+
+        if ((long)submission.TokenIds.Length + submission.MaxNewTokens > o.MaxDocumentTokens)
+        {
+            throw new ArgumentException(
+                $"the document's {submission.TokenIds.Length} tokens and {submission.MaxNewTokens} new ones exceed the silo's maximum of {o.MaxDocumentTokens} (MInference:MaxDocumentTokens)", nameof(submission));
+        }
+
         if (submission.TopK < 1)
         {
             throw new ArgumentException($"TopK {submission.TopK} must be at least 1", nameof(submission));
@@ -247,6 +274,7 @@ internal sealed partial class JobGrain(
         var coordinator = GrainFactory.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey);
         var avoid = new List<string>();
         var maxAttempts = execution.Value.MaxJobAttempts;
+        await StartWatchdogAsync();
         using var activity = MInferenceActivitySource.Source.StartActivity("job");
         activity?.SetTag("minference.job", jobId);
         JobState outcome;
@@ -261,32 +289,38 @@ internal sealed partial class JobGrain(
                 State.Attempts++;
                 State.ProcessedTokens = 0;
                 State.ChunksDone = 0;
-                var plan = await PlanAsync(coordinator, submission, avoid, cancellationToken);
-                State.Plan = plan;
-                if (State.State != JobState.Running)
-                {
-                    MInferenceMetrics.JobMoved(State.State, JobState.Running);
-                    State.State = JobState.Running;
-                }
-
-                await ChangedAsync();
-                if (_logger.IsEnabled(LogLevel.Information))
-                {
-                    var stageList = string.Join(", ", plan.Stages.Select(s => s.StageKey));
-                    LogAttemptStarted(jobId, State.Attempts, plan.Stages.Count, stageList);
-                }
-
+                using var attemptCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                _attempt = attemptCancel;
+                _stalled = false;
+                _lastProgress = time.GetTimestamp();
+                PipelinePlan? plan = null;
                 try
                 {
-                    var attempt = await RunAttemptAsync(plan, patterns, cancellationToken);
+                    plan = await PlanAsync(coordinator, submission, avoid, attemptCancel.Token);
+                    State.Plan = plan;
+                    if (State.State != JobState.Running)
+                    {
+                        MInferenceMetrics.JobMoved(State.State, JobState.Running);
+                        State.State = JobState.Running;
+                    }
+
+                    await ChangedAsync();
+                    if (_logger.IsEnabled(LogLevel.Information))
+                    {
+                        var stageList = string.Join(", ", plan.Stages.Select(s => s.StageKey));
+                        LogAttemptStarted(jobId, State.Attempts, plan.Stages.Count, stageList);
+                    }
+
+                    var attempt = await RunAttemptAsync(plan, patterns, attemptCancel.Token);
                     var run = watch.Elapsed.TotalMilliseconds;
                     result = new JobResult(
                         jobId,
-                        Top(attempt.Logits!, submission.TopK),
-                        submission.IncludeLogits ? attempt.Logits : null,
+                        Top(attempt.PrefillLogits!, submission.TopK),
+                        submission.IncludeLogits ? attempt.PrefillLogits : null,
                         new JobTimings(queued.TotalMilliseconds, run, submission.TokenIds.Length / (run / 1000.0), attempt.StageMilliseconds),
                         plan.Stages,
-                        attempt.Density);
+                        attempt.Density,
+                        submission.MaxNewTokens > 0 ? attempt.Generated : null);
                     outcome = JobState.Completed;
                     break;
                 }
@@ -296,7 +330,29 @@ internal sealed partial class JobGrain(
                     State.RetryReason = $"attempt {State.Attempts} of {maxAttempts}: {e.Message}";
                     MInferenceMetrics.JobRetries.Add(1);
                     LogRetrying(jobId, State.Attempts, maxAttempts, e.StageKey, e.SuspectSilo, e.InnerException!.Message);
-                    await ReleaseStagesAsync(plan);
+                    await ReleaseStagesAsync(plan!);
+                }
+                catch (OperationCanceledException) when (_stalled && !cancellationToken.IsCancellationRequested)
+                {
+                    var stalled = $"attempt {State.Attempts} of {maxAttempts} made no progress for {execution.Value.JobProgressTimeout:c} ({ClusterExecutionOptions.SectionName}:{nameof(ClusterExecutionOptions.JobProgressTimeout)})";
+                    if (State.Attempts >= maxAttempts)
+                    {
+                        outcome = JobState.Failed;
+                        error = $"the job stalled: {stalled}; no attempts left";
+                        break;
+                    }
+
+                    State.RetryReason = stalled;
+                    MInferenceMetrics.JobRetries.Add(1);
+                    LogStalledRetrying(jobId, State.Attempts, maxAttempts, execution.Value.JobProgressTimeout);
+                    if (plan is not null)
+                    {
+                        await ReleaseStagesAsync(plan);
+                    }
+                }
+                finally
+                {
+                    _attempt = null;
                 }
             }
         }
@@ -338,6 +394,9 @@ internal sealed partial class JobGrain(
         {
         }
 
+        // Nothing left to watch; gone before the final state is visible, like the stages' memory.
+        await StopWatchdogAsync();
+
         // A final job is an ordinary activation again: idle collection may take it (its record stays).
         DelayDeactivation(TimeSpan.FromTicks(-1));
         MInferenceMetrics.JobMoved(State.State, outcome);
@@ -350,9 +409,76 @@ internal sealed partial class JobGrain(
     }
 
     /// <summary>
+    /// The watchdog's tick. Activated by it (the job's silo went away), the job has already resumed in
+    /// <see cref="OnActivateAsync"/>; otherwise an attempt that made no progress for the configured timeout
+    /// is cancelled, and the run loop retries or fails it. A job with nothing left to run drops the reminder.
+    /// </summary>
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (!string.Equals(reminderName, WatchdogReminderName, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var timeout = execution.Value.JobProgressTimeout;
+        if (State.State is not (JobState.Queued or JobState.Running) || timeout <= TimeSpan.Zero)
+        {
+            await StopWatchdogAsync();
+            return;
+        }
+
+        var idle = time.GetElapsedTime(_lastProgress);
+        if (_attempt is { IsCancellationRequested: false } attempt && idle >= timeout)
+        {
+            LogStalled(JobId, State.Attempts, idle.TotalSeconds, timeout);
+            _stalled = true;
+            await attempt.CancelAsync();
+        }
+    }
+
+    /// <summary>Registers the watchdog reminder (idempotent); a reminder service that fails is logged, not fatal: the job runs unwatched.</summary>
+    private async Task StartWatchdogAsync()
+    {
+        var timeout = execution.Value.JobProgressTimeout;
+        if (timeout <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        try
+        {
+            var period = execution.Value.WatchdogPeriod;
+            await this.RegisterOrUpdateReminder(WatchdogReminderName, period, period);
+        }
+#pragma warning disable CA1031 // The watchdog is a safety net; a job must not fail because it could not be set.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            LogWatchdogFailed(JobId, "register", e.Message);
+        }
+    }
+
+    private async Task StopWatchdogAsync()
+    {
+        try
+        {
+            if (await this.GetReminder(WatchdogReminderName) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+        }
+#pragma warning disable CA1031 // A reminder left behind finds the job final on its next tick and goes then.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            LogWatchdogFailed(JobId, "unregister", e.Message);
+        }
+    }
+
+    /// <summary>
     /// A replica for the job. A re-plan follows a lost silo, which may have held the coordinator: until
-    /// membership declares that silo dead the coordinator is unreachable, and its new activation knows the
-    /// models and devices only once the surviving silos registered them again (see
+    /// membership declares that silo dead the coordinator is unreachable, and with in-memory storage its new
+    /// activation knows the models and devices only once the surviving silos registered them again (see
     /// <see cref="DeviceRegistrar"/>). So a re-plan that fails that way is tried again for up to
     /// <see cref="_replanPatience"/>; the first plan is not (the submission was just validated against it).
     /// </summary>
@@ -386,7 +512,7 @@ internal sealed partial class JobGrain(
     /// <summary>A replica for the job, avoiding suspect silos when the rest can still hold the model.</summary>
     private async Task<PipelinePlan> PlanOnceAsync(ICoordinatorGrain coordinator, JobSubmission submission, List<string> avoid)
     {
-        var request = new PlanRequest(submission.ModelId, submission.TokenIds.Length, submission.ChunkTokens, submission.StageCount, JobId, avoid.Count == 0 ? null : [.. avoid]);
+        var request = new PlanRequest(submission.ModelId, submission.TokenIds.Length + submission.MaxNewTokens, submission.ChunkTokens, submission.StageCount, JobId, avoid.Count == 0 ? null : [.. avoid]);
         try
         {
             return await coordinator.GetPlanAsync(request);
@@ -416,6 +542,8 @@ internal sealed partial class JobGrain(
         }
 
         var outcome = new AttemptOutcome(new double[stages.Count]);
+        // The caches open on chunk 0 with room for the generated tokens too.
+        var capacity = tokens.Length + submission.MaxNewTokens;
         var spans = ChunkSchedule.Spans(Document.ChunkLengths ?? ChunkSchedule.Fixed(tokens.Length, submission.ChunkTokens));
         var window = execution.Value.PipelineWindowChunks;
         var previousOnStage = new Task<StageChunkResult>?[stages.Count];
@@ -429,7 +557,7 @@ internal sealed partial class JobGrain(
                 if (chunk >= window)
                 {
                     // Chunk c enters stage 0 only once chunk c - window has left the last stage.
-                    await trackers[chunk - window];
+                    await trackers[chunk - window].WaitAsync(cancellationToken);
                 }
 
                 await gate.BeforeChunkAsync(JobId, chunk, cancellationToken);
@@ -438,7 +566,7 @@ internal sealed partial class JobGrain(
                 for (var s = 0; s < stages.Count; s++)
                 {
                     var request = new StageChunkRequest(
-                        JobId, chunk, plan.ModelDirectory, stages[s].Assignment.FirstLayer, stages[s].Assignment.EndLayer, tokens.Length,
+                        JobId, chunk, plan.ModelDirectory, stages[s].Assignment.FirstLayer, stages[s].Assignment.EndLayer, capacity,
                         s == 0 ? tokens.AsSpan(start, length).ToArray() : null,
                         null,
                         s + 1 < stages.Count ? stages[s + 1].Silo : null,
@@ -452,7 +580,9 @@ internal sealed partial class JobGrain(
                 trackers.Add(TrackAsync(chunk, start + length, input!, trackers.Count == 0 ? null : trackers[^1], outcome));
             }
 
-            await trackers[^1];
+            await trackers[^1].WaitAsync(cancellationToken);
+            outcome.PrefillLogits = outcome.Logits;
+            await GenerateAsync(stages, plan, spans.Count, capacity, outcome, sent, cancellationToken);
             return outcome;
         }
         catch
@@ -470,6 +600,58 @@ internal sealed partial class JobGrain(
 
             throw;
         }
+    }
+
+    /// <summary>
+    /// Greedy generation after the pre-fill: the most likely token becomes a one-token chunk through every
+    /// stage (their KV caches hold the document), whose logits give the next one. Steps cannot overlap, each
+    /// needs the one before; the last generated token needs no pass of its own.
+    /// </summary>
+    private async Task GenerateAsync(
+        List<PlannedStage> stages, PipelinePlan plan, int firstChunk, int capacity, AttemptOutcome outcome, List<Task> sent, CancellationToken cancellationToken)
+    {
+        var count = Document.Submission!.MaxNewTokens;
+        for (var step = 0; step < count; step++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var next = ArgMax(outcome.Logits!);
+            outcome.Generated.Add(next);
+            if (step == count - 1)
+            {
+                break;
+            }
+
+            Task<StageChunkResult>? input = null;
+            for (var s = 0; s < stages.Count; s++)
+            {
+                var request = new StageChunkRequest(
+                    JobId, firstChunk + step, plan.ModelDirectory, stages[s].Assignment.FirstLayer, stages[s].Assignment.EndLayer, capacity,
+                    s == 0 ? [next] : null,
+                    null,
+                    s + 1 < stages.Count ? stages[s + 1].Silo : null,
+                    null);
+                input = RunStageAsync(stages, s, request, input, null, outcome);
+                sent.Add(input);
+            }
+
+            outcome.Logits = (await input!.WaitAsync(cancellationToken)).Logits;
+            // A step is progress: long generations must not look stalled to the watchdog.
+            _lastProgress = time.GetTimestamp();
+        }
+    }
+
+    private static int ArgMax(float[] logits)
+    {
+        var best = 0;
+        for (var i = 1; i < logits.Length; i++)
+        {
+            if (logits[i] > logits[best])
+            {
+                best = i;
+            }
+        }
+
+        return best;
     }
 
     /// <summary>Stage s's turn on a chunk: after the chunk left stage s-1 and stage s finished the chunk before.</summary>
@@ -550,6 +732,7 @@ internal sealed partial class JobGrain(
 
     private async Task ChangedAsync()
     {
+        _lastProgress = time.GetTimestamp();
         State.Version++;
         await progress.WriteStateAsync();
         var changed = _changed;
@@ -586,7 +769,7 @@ internal sealed partial class JobGrain(
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(MemoryMarshal.AsBytes(submission.TokenIds.AsSpan()));
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(
-            $"{submission.ModelId}|{submission.ChunkTokens}|{submission.TopK}|{submission.StageCount}|{submission.IncludeLogits}|{submission.PatternConfig}|{submission.DynamicChunks}"));
+            $"{submission.ModelId}|{submission.ChunkTokens}|{submission.TopK}|{submission.StageCount}|{submission.IncludeLogits}|{submission.PatternConfig}|{submission.DynamicChunks}{(submission.MaxNewTokens > 0 ? $"|{submission.MaxNewTokens}" : "")}"));
         return Convert.ToHexString(sha.GetHashAndReset());
     }
 
@@ -617,6 +800,15 @@ internal sealed partial class JobGrain(
     [LoggerMessage(EventId = 4309, Level = LogLevel.Information, Message = "Job {JobId} re-plan try {Try} failed, waiting for the coordinator to know the cluster again: {Problem}")]
     private partial void LogReplanWaiting(string jobId, int @try, string problem);
 
+    [LoggerMessage(EventId = 4310, Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt} made no progress for {IdleSeconds:F1} s (timeout {Timeout}); the watchdog stops it")]
+    private partial void LogStalled(string jobId, int attempt, double idleSeconds, TimeSpan timeout);
+
+    [LoggerMessage(EventId = 4311, Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt} of {MaxAttempts} stalled (no progress for {Timeout}); re-planning")]
+    private partial void LogStalledRetrying(string jobId, int attempt, int maxAttempts, TimeSpan timeout);
+
+    [LoggerMessage(EventId = 4312, Level = LogLevel.Warning, Message = "Job {JobId} could not {Action} its watchdog reminder: {Problem}")]
+    private partial void LogWatchdogFailed(string jobId, string action, string problem);
+
     [LoggerMessage(EventId = 4306, Level = LogLevel.Debug, Message = "Job {JobId} could not release stage {StageKey}: {Problem}")]
     private partial void LogReleaseFailed(string jobId, string stageKey, string problem);
 
@@ -630,6 +822,12 @@ internal sealed partial class JobGrain(
         public double[] StageMilliseconds { get; } = stageMilliseconds;
 
         public float[]? Logits { get; set; }
+
+        /// <summary>The last position's logits after the document (before any generated token).</summary>
+        public float[]? PrefillLogits { get; set; }
+
+        /// <summary>Greedy tokens generated after the document.</summary>
+        public List<int> Generated { get; } = [];
 
         /// <summary>Per layer, summed over the chunks so far (each layer lives on one stage).</summary>
         public IReadOnlyList<LayerDensity> Density => [.. _density.Values];

@@ -7,11 +7,11 @@ namespace MInference.Silo.Hosting;
 
 /// <summary>
 /// Reports this silo's devices (and configured models) to the coordinator once the silo is active, and
-/// again whenever another silo dies: the coordinator keeps its registry in memory, so one that lived on
-/// the dead silo comes back empty and learns the survivors' devices only from them. Also every
-/// <see cref="RefreshInterval"/>: while silos join one after another a second coordinator activation can
-/// replace the first and start empty (seen by `bench cluster` in 3 of 5 starts), and no silo died.
-/// Registration is idempotent. Withdraws them first thing on stop, so no new plan uses them while
+/// again whenever another silo dies and every <see cref="RefreshInterval"/>. The coordinator persists what
+/// it was told, but storage in memory (embedded and dev mode) may have lived on the dead silo, and while
+/// silos join one after another a second coordinator activation can replace the first (seen by `bench
+/// cluster` in 3 of 5 starts) before the first wrote anything. Registration is idempotent and writes
+/// nothing when nothing changed. Withdraws them first thing on stop, so no new plan uses them while
 /// <see cref="SiloDrainer"/> waits.
 /// </summary>
 internal sealed partial class DeviceRegistrar(

@@ -72,12 +72,15 @@ public static class MInferenceHostingExtensions
         builder.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(connection));
         builder.UseRedisReminderService(o => o.ConfigurationOptions = ConfigurationOptions.Parse(connection));
 
-        // Job records are [GenerateSerializer] types with stable ids: stored with Orleans' serializer, not JSON.
-        builder.AddRedisGrainStorage(MInferenceSiloBuilderExtensions.JobStorageName, options => options.Configure<IServiceProvider>((o, services) =>
+        // Job records and the coordinator's registry are [GenerateSerializer] types with stable ids: stored with Orleans' serializer, not JSON.
+        foreach (var storage in new[] { MInferenceSiloBuilderExtensions.JobStorageName, MInferenceSiloBuilderExtensions.RegistryStorageName })
         {
-            o.ConfigurationOptions = ConfigurationOptions.Parse(connection);
-            o.GrainStorageSerializer = ActivatorUtilities.CreateInstance<OrleansGrainStorageSerializer>(services);
-        }));
+            builder.AddRedisGrainStorage(storage, options => options.Configure<IServiceProvider>((o, services) =>
+            {
+                o.ConfigurationOptions = ConfigurationOptions.Parse(connection);
+                o.GrainStorageSerializer = ActivatorUtilities.CreateInstance<OrleansGrainStorageSerializer>(services);
+            }));
+        }
 
         if (settings.AdvertisedAddress is { } advertised && IPAddress.TryParse(advertised, out var ip))
         {

@@ -15,6 +15,9 @@ public static class MInferenceSiloBuilderExtensions
     /// <summary>Grain storage of job records (in memory in embedded and dev mode).</summary>
     public const string JobStorageName = "minference-jobs";
 
+    /// <summary>Grain storage of the coordinator's registry: registered models and pattern configs (in memory in embedded and dev mode).</summary>
+    public const string RegistryStorageName = "minference-registry";
+
     public static ISiloBuilder AddMInference(this ISiloBuilder builder, IConfiguration? configuration = null, Action<MInferenceSiloOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -42,9 +45,12 @@ public static class MInferenceSiloBuilderExtensions
         builder.Services.AddPlacementDirector<StagePlacementStrategy, StagePlacementDirector>();
 
         // Deployments register Redis for both first (UseMInferenceHosting); embedded and dev mode keep them in memory.
-        if (!builder.Services.Any(d => d.IsKeyedService && d.ServiceType == typeof(IGrainStorage) && Equals(d.ServiceKey, JobStorageName)))
+        foreach (var storage in new[] { JobStorageName, RegistryStorageName })
         {
-            builder.AddMemoryGrainStorage(JobStorageName);
+            if (!builder.Services.Any(d => d.IsKeyedService && d.ServiceType == typeof(IGrainStorage) && Equals(d.ServiceKey, storage)))
+            {
+                builder.AddMemoryGrainStorage(storage);
+            }
         }
 
         if (!builder.Services.Any(d => d.ServiceType == typeof(IReminderTable)))

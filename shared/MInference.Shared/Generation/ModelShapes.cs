@@ -59,31 +59,24 @@ public static class ModelShapes
             : throw new ArgumentException($"unknown model shape '{name}' (valid: {string.Join(", ", Names)})", nameof(name));
 
     /// <summary>A Llama 3.1-style spec: theta 5e5, llama3 rope scaling ×8 from 8192, eps 1e-5, 128K context.</summary>
-    private static ModelSpec Llama(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim) => new()
-    {
-        Architecture = ModelArchitectures.Llama,
-        VocabSize = vocab,
-        HiddenSize = hidden,
-        IntermediateSize = intermediate,
-        LayerCount = layers,
-        QueryHeadCount = heads,
-        KeyValueHeadCount = kvHeads,
-        HeadDim = headDim,
-        RmsNormEpsilon = 1e-5f,
-        RopeTheta = 500000f,
-        RopeScaling = _llama31Scaling,
-        MaxPositionEmbeddings = 131072,
-        AttentionBias = false,
-        TieWordEmbeddings = false,
-        BeginOfSequenceTokenId = ByteLevelTokenizer.BeginOfTextId,
-        EndOfSequenceTokenId = ByteLevelTokenizer.EndOfTextId,
-    };
+    private static ModelSpec Llama(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim)
+        => Spec(
+            ModelArchitectures.Llama, vocab, hidden, intermediate, layers, heads, kvHeads, headDim,
+            epsilon: 1e-5f, theta: 500000f, scaling: _llama31Scaling, maxPositions: 131072, attentionBias: false, tieEmbeddings: false);
 
     /// <summary>A Qwen2-style spec: q/k/v biases, theta 1e6, eps 1e-6, no rope scaling.</summary>
     private static ModelSpec Qwen2(
-        int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim, int maxPositions, bool tieEmbeddings) => new()
+        int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim, int maxPositions, bool tieEmbeddings)
+        => Spec(
+            ModelArchitectures.Qwen2, vocab, hidden, intermediate, layers, heads, kvHeads, headDim,
+            epsilon: 1e-6f, theta: 1e6f, scaling: null, maxPositions, attentionBias: true, tieEmbeddings);
+
+    /// <summary>One spec of any family, with the byte-level tokenizer's BOS/EOS ids.</summary>
+    private static ModelSpec Spec(
+        string architecture, int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim,
+        float epsilon, float theta, RopeScaling? scaling, int maxPositions, bool attentionBias, bool tieEmbeddings) => new()
         {
-            Architecture = ModelArchitectures.Qwen2,
+            Architecture = architecture,
             VocabSize = vocab,
             HiddenSize = hidden,
             IntermediateSize = intermediate,
@@ -91,10 +84,11 @@ public static class ModelShapes
             QueryHeadCount = heads,
             KeyValueHeadCount = kvHeads,
             HeadDim = headDim,
-            RmsNormEpsilon = 1e-6f,
-            RopeTheta = 1e6f,
+            RmsNormEpsilon = epsilon,
+            RopeTheta = theta,
+            RopeScaling = scaling,
             MaxPositionEmbeddings = maxPositions,
-            AttentionBias = true,
+            AttentionBias = attentionBias,
             TieWordEmbeddings = tieEmbeddings,
             BeginOfSequenceTokenId = ByteLevelTokenizer.BeginOfTextId,
             EndOfSequenceTokenId = ByteLevelTokenizer.EndOfTextId,

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -11,7 +10,6 @@ using MInference.Client;
 using MInference.Shared.Contracts;
 using MInference.Shared.Generation;
 using MInference.Silo.DataPlane;
-using MInference.Silo.Hosting;
 using Spectre.Console;
 
 namespace MInference.Cli.Commands;
@@ -249,23 +247,13 @@ public static class ClusterBenchCommand
                 IPEndPoint? primary = null;
                 for (var i = 0; i < siloCount; i++)
                 {
-                    var siloPort = FreePort();
+                    var siloPort = EmbeddedClusterRun.FreePort();
                     var name = $"bench-{i}";
                     var builder = Host.CreateApplicationBuilder();
                     builder.Logging.ClearProviders();
                     builder.Logging.AddConsole().SetMinimumLevel(LogLevel.Warning);
                     builder.Logging.AddFilter("Orleans", LogLevel.Error);
-                    builder.UseOrleans(silo => silo
-                        .UseLocalhostClustering(siloPort, FreePort(), primary)
-                        .Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = name)
-                        .AddMInference(configure: o =>
-                        {
-                            o.SiloName = name;
-                            o.CpuDevices = 1;
-                            o.CpuThreadsPerDevice = threads;
-                            o.MaxDocumentTokens = Math.Max(o.MaxDocumentTokens, maxTokens);
-                            o.MaxChunkTokens = Math.Max(o.MaxChunkTokens, maxChunkTokens);
-                        }));
+                    EmbeddedClusterRun.UseCpuSilo(builder, name, siloPort, primary, threads, maxTokens, maxChunkTokens);
                     var host = builder.Build();
                     hosts.Add(host);
                     await host.StartAsync(cancellationToken);
@@ -327,13 +315,6 @@ public static class ClusterBenchCommand
 
                 await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
             }
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
         }
     }
 }

@@ -61,17 +61,7 @@ internal static class EmbeddedClusterRun
         // The silo warns at every start that server GC is off; the CLI turns it off on purpose (its
         // csproj), so in this one-process mode that warning is only noise.
         builder.Logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error);
-        builder.UseOrleans(silo => silo
-            .UseLocalhostClustering(FreePort(), FreePort())
-            .Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = SiloName)
-            .AddMInference(configure: o =>
-            {
-                o.SiloName = SiloName;
-                o.CpuDevices = 1;
-                o.CpuThreadsPerDevice = threads;
-                o.MaxDocumentTokens = Math.Max(o.MaxDocumentTokens, maxTokens);
-                o.MaxChunkTokens = Math.Max(o.MaxChunkTokens, maxChunkTokens);
-            }));
+        UseCpuSilo(builder, SiloName, FreePort(), primary: null, threads, maxTokens, maxChunkTokens);
         var host = builder.Build();
         try
         {
@@ -86,8 +76,31 @@ internal static class EmbeddedClusterRun
         return new EmbeddedCluster(host, new MInferenceClient(host.Services.GetRequiredService<IClusterClient>()));
     }
 
+    /// <summary>
+    /// Makes <paramref name="builder"/> host an in-process silo named <paramref name="siloName"/> with
+    /// localhost clustering (silo port <paramref name="siloPort"/>, a free gateway port, joining
+    /// <paramref name="primary"/> when given) and one CPU device of <paramref name="threads"/> threads
+    /// that accepts documents of <paramref name="maxTokens"/> tokens and chunks of <paramref name="maxChunkTokens"/>.
+    /// The embedded run and the in-process cluster bench start their silos this way.
+    /// </summary>
+    internal static void UseCpuSilo(
+        HostApplicationBuilder builder, string siloName, int siloPort, IPEndPoint? primary, int threads, int maxTokens, int maxChunkTokens)
+    {
+        builder.UseOrleans(silo => silo
+            .UseLocalhostClustering(siloPort, FreePort(), primary)
+            .Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = siloName)
+            .AddMInference(configure: o =>
+            {
+                o.SiloName = siloName;
+                o.CpuDevices = 1;
+                o.CpuThreadsPerDevice = threads;
+                o.MaxDocumentTokens = Math.Max(o.MaxDocumentTokens, maxTokens);
+                o.MaxChunkTokens = Math.Max(o.MaxChunkTokens, maxChunkTokens);
+            }));
+    }
+
     /// <summary>A port the OS reports free now (an embedded cluster must not collide with a running silo).</summary>
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -180,41 +180,52 @@ internal static unsafe class CpuGemm
     {
         if (Wide)
         {
-            if (rows == MicroRows)
-            {
-                Kernel6Wide(a, lda, b, depth, c, ldc, accumulate);
-            }
-            else
-            {
-                Kernel1Wide(a, b, depth, c, accumulate);
-            }
-        }
-        else if (rows == MicroRows)
-        {
-            Kernel6(a, lda, b, depth, c, ldc, accumulate);
+            Kernel<SimdLanes512, Vector512<float>>(a, lda, b, depth, c, ldc, accumulate, rows);
         }
         else
         {
-            Kernel1(a, b, depth, c, accumulate);
+            Kernel<SimdLanes256, Vector256<float>>(a, lda, b, depth, c, ldc, accumulate, rows);
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel6(float* a, int lda, float* b, int depth, float* c, int ldc, bool accumulate)
+    private static void Kernel<TLanes, TVector>(float* a, int lda, float* b, int depth, float* c, int ldc, bool accumulate, int rows)
+        where TLanes : struct, ISimdLanes<TVector>
+        where TVector : struct
     {
-        Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-        if (accumulate)
+        if (rows == MicroRows)
         {
-            c00 = Vector256.Load(c); c01 = Vector256.Load(c + 8);
-            c10 = Vector256.Load(c + ldc); c11 = Vector256.Load(c + ldc + 8);
-            c20 = Vector256.Load(c + (2 * ldc)); c21 = Vector256.Load(c + (2 * ldc) + 8);
-            c30 = Vector256.Load(c + (3 * ldc)); c31 = Vector256.Load(c + (3 * ldc) + 8);
-            c40 = Vector256.Load(c + (4 * ldc)); c41 = Vector256.Load(c + (4 * ldc) + 8);
-            c50 = Vector256.Load(c + (5 * ldc)); c51 = Vector256.Load(c + (5 * ldc) + 8);
+            Kernel6<TLanes, TVector>(a, lda, b, depth, c, ldc, accumulate);
         }
         else
         {
-            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector256<float>.Zero;
+            Kernel1<TLanes, TVector>(a, b, depth, c, accumulate);
+        }
+    }
+
+    /// <summary>
+    /// Six rows by one panel of two vectors. Generic over the vector width so one body serves AVX2 and
+    /// AVX-512: every instantiation is over structs, so the JIT compiles each width separately and inlines
+    /// the lane operations, keeping the twelve accumulators in registers as a hand-written copy would.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6<TLanes, TVector>(float* a, int lda, float* b, int depth, float* c, int ldc, bool accumulate)
+        where TLanes : struct, ISimdLanes<TVector>
+        where TVector : struct
+    {
+        var w = TLanes.Count;
+        TVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (accumulate)
+        {
+            c00 = TLanes.Load(c); c01 = TLanes.Load(c + w);
+            c10 = TLanes.Load(c + ldc); c11 = TLanes.Load(c + ldc + w);
+            c20 = TLanes.Load(c + (2 * ldc)); c21 = TLanes.Load(c + (2 * ldc) + w);
+            c30 = TLanes.Load(c + (3 * ldc)); c31 = TLanes.Load(c + (3 * ldc) + w);
+            c40 = TLanes.Load(c + (4 * ldc)); c41 = TLanes.Load(c + (4 * ldc) + w);
+            c50 = TLanes.Load(c + (5 * ldc)); c51 = TLanes.Load(c + (5 * ldc) + w);
+        }
+        else
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = TLanes.Zero;
         }
 
         var a0 = a;
@@ -225,125 +236,55 @@ internal static unsafe class CpuGemm
         var a5 = a + (5 * lda);
         for (var kk = 0; kk < depth; kk++)
         {
-            var b0 = Vector256.Load(b);
-            var b1 = Vector256.Load(b + 8);
-            b += 16;
-            var x0 = Vector256.Create(a0[kk]);
-            c00 = Vector256.FusedMultiplyAdd(x0, b0, c00);
-            c01 = Vector256.FusedMultiplyAdd(x0, b1, c01);
-            var x1 = Vector256.Create(a1[kk]);
-            c10 = Vector256.FusedMultiplyAdd(x1, b0, c10);
-            c11 = Vector256.FusedMultiplyAdd(x1, b1, c11);
-            var x2 = Vector256.Create(a2[kk]);
-            c20 = Vector256.FusedMultiplyAdd(x2, b0, c20);
-            c21 = Vector256.FusedMultiplyAdd(x2, b1, c21);
-            var x3 = Vector256.Create(a3[kk]);
-            c30 = Vector256.FusedMultiplyAdd(x3, b0, c30);
-            c31 = Vector256.FusedMultiplyAdd(x3, b1, c31);
-            var x4 = Vector256.Create(a4[kk]);
-            c40 = Vector256.FusedMultiplyAdd(x4, b0, c40);
-            c41 = Vector256.FusedMultiplyAdd(x4, b1, c41);
-            var x5 = Vector256.Create(a5[kk]);
-            c50 = Vector256.FusedMultiplyAdd(x5, b0, c50);
-            c51 = Vector256.FusedMultiplyAdd(x5, b1, c51);
+            var b0 = TLanes.Load(b);
+            var b1 = TLanes.Load(b + w);
+            b += 2 * w;
+            var x0 = TLanes.Broadcast(a0[kk]);
+            c00 = TLanes.MultiplyAdd(x0, b0, c00);
+            c01 = TLanes.MultiplyAdd(x0, b1, c01);
+            var x1 = TLanes.Broadcast(a1[kk]);
+            c10 = TLanes.MultiplyAdd(x1, b0, c10);
+            c11 = TLanes.MultiplyAdd(x1, b1, c11);
+            var x2 = TLanes.Broadcast(a2[kk]);
+            c20 = TLanes.MultiplyAdd(x2, b0, c20);
+            c21 = TLanes.MultiplyAdd(x2, b1, c21);
+            var x3 = TLanes.Broadcast(a3[kk]);
+            c30 = TLanes.MultiplyAdd(x3, b0, c30);
+            c31 = TLanes.MultiplyAdd(x3, b1, c31);
+            var x4 = TLanes.Broadcast(a4[kk]);
+            c40 = TLanes.MultiplyAdd(x4, b0, c40);
+            c41 = TLanes.MultiplyAdd(x4, b1, c41);
+            var x5 = TLanes.Broadcast(a5[kk]);
+            c50 = TLanes.MultiplyAdd(x5, b0, c50);
+            c51 = TLanes.MultiplyAdd(x5, b1, c51);
         }
 
-        c00.Store(c); c01.Store(c + 8);
-        c10.Store(c + ldc); c11.Store(c + ldc + 8);
-        c20.Store(c + (2 * ldc)); c21.Store(c + (2 * ldc) + 8);
-        c30.Store(c + (3 * ldc)); c31.Store(c + (3 * ldc) + 8);
-        c40.Store(c + (4 * ldc)); c41.Store(c + (4 * ldc) + 8);
-        c50.Store(c + (5 * ldc)); c51.Store(c + (5 * ldc) + 8);
+        TLanes.Store(c00, c); TLanes.Store(c01, c + w);
+        TLanes.Store(c10, c + ldc); TLanes.Store(c11, c + ldc + w);
+        TLanes.Store(c20, c + (2 * ldc)); TLanes.Store(c21, c + (2 * ldc) + w);
+        TLanes.Store(c30, c + (3 * ldc)); TLanes.Store(c31, c + (3 * ldc) + w);
+        TLanes.Store(c40, c + (4 * ldc)); TLanes.Store(c41, c + (4 * ldc) + w);
+        TLanes.Store(c50, c + (5 * ldc)); TLanes.Store(c51, c + (5 * ldc) + w);
     }
 
+    /// <summary>One row by one panel; generic over the vector width like <see cref="Kernel6{TLanes, TVector}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel1(float* a, float* b, int depth, float* c, bool accumulate)
+    private static void Kernel1<TLanes, TVector>(float* a, float* b, int depth, float* c, bool accumulate)
+        where TLanes : struct, ISimdLanes<TVector>
+        where TVector : struct
     {
-        var c0 = accumulate ? Vector256.Load(c) : Vector256<float>.Zero;
-        var c1 = accumulate ? Vector256.Load(c + 8) : Vector256<float>.Zero;
+        var w = TLanes.Count;
+        var c0 = accumulate ? TLanes.Load(c) : TLanes.Zero;
+        var c1 = accumulate ? TLanes.Load(c + w) : TLanes.Zero;
         for (var kk = 0; kk < depth; kk++)
         {
-            var x = Vector256.Create(a[kk]);
-            c0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b), c0);
-            c1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 8), c1);
-            b += 16;
+            var x = TLanes.Broadcast(a[kk]);
+            c0 = TLanes.MultiplyAdd(x, TLanes.Load(b), c0);
+            c1 = TLanes.MultiplyAdd(x, TLanes.Load(b + w), c1);
+            b += 2 * w;
         }
 
-        c0.Store(c);
-        c1.Store(c + 8);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel6Wide(float* a, int lda, float* b, int depth, float* c, int ldc, bool accumulate)
-    {
-        Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-        if (accumulate)
-        {
-            c00 = Vector512.Load(c); c01 = Vector512.Load(c + 16);
-            c10 = Vector512.Load(c + ldc); c11 = Vector512.Load(c + ldc + 16);
-            c20 = Vector512.Load(c + (2 * ldc)); c21 = Vector512.Load(c + (2 * ldc) + 16);
-            c30 = Vector512.Load(c + (3 * ldc)); c31 = Vector512.Load(c + (3 * ldc) + 16);
-            c40 = Vector512.Load(c + (4 * ldc)); c41 = Vector512.Load(c + (4 * ldc) + 16);
-            c50 = Vector512.Load(c + (5 * ldc)); c51 = Vector512.Load(c + (5 * ldc) + 16);
-        }
-        else
-        {
-            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector512<float>.Zero;
-        }
-
-        var a0 = a;
-        var a1 = a + lda;
-        var a2 = a + (2 * lda);
-        var a3 = a + (3 * lda);
-        var a4 = a + (4 * lda);
-        var a5 = a + (5 * lda);
-        for (var kk = 0; kk < depth; kk++)
-        {
-            var b0 = Vector512.Load(b);
-            var b1 = Vector512.Load(b + 16);
-            b += 32;
-            var x0 = Vector512.Create(a0[kk]);
-            c00 = Vector512.FusedMultiplyAdd(x0, b0, c00);
-            c01 = Vector512.FusedMultiplyAdd(x0, b1, c01);
-            var x1 = Vector512.Create(a1[kk]);
-            c10 = Vector512.FusedMultiplyAdd(x1, b0, c10);
-            c11 = Vector512.FusedMultiplyAdd(x1, b1, c11);
-            var x2 = Vector512.Create(a2[kk]);
-            c20 = Vector512.FusedMultiplyAdd(x2, b0, c20);
-            c21 = Vector512.FusedMultiplyAdd(x2, b1, c21);
-            var x3 = Vector512.Create(a3[kk]);
-            c30 = Vector512.FusedMultiplyAdd(x3, b0, c30);
-            c31 = Vector512.FusedMultiplyAdd(x3, b1, c31);
-            var x4 = Vector512.Create(a4[kk]);
-            c40 = Vector512.FusedMultiplyAdd(x4, b0, c40);
-            c41 = Vector512.FusedMultiplyAdd(x4, b1, c41);
-            var x5 = Vector512.Create(a5[kk]);
-            c50 = Vector512.FusedMultiplyAdd(x5, b0, c50);
-            c51 = Vector512.FusedMultiplyAdd(x5, b1, c51);
-        }
-
-        c00.Store(c); c01.Store(c + 16);
-        c10.Store(c + ldc); c11.Store(c + ldc + 16);
-        c20.Store(c + (2 * ldc)); c21.Store(c + (2 * ldc) + 16);
-        c30.Store(c + (3 * ldc)); c31.Store(c + (3 * ldc) + 16);
-        c40.Store(c + (4 * ldc)); c41.Store(c + (4 * ldc) + 16);
-        c50.Store(c + (5 * ldc)); c51.Store(c + (5 * ldc) + 16);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel1Wide(float* a, float* b, int depth, float* c, bool accumulate)
-    {
-        var c0 = accumulate ? Vector512.Load(c) : Vector512<float>.Zero;
-        var c1 = accumulate ? Vector512.Load(c + 16) : Vector512<float>.Zero;
-        for (var kk = 0; kk < depth; kk++)
-        {
-            var x = Vector512.Create(a[kk]);
-            c0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b), c0);
-            c1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b + 16), c1);
-            b += 32;
-        }
-
-        c0.Store(c);
-        c1.Store(c + 16);
+        TLanes.Store(c0, c);
+        TLanes.Store(c1, c + w);
     }
 }

@@ -76,23 +76,21 @@ public sealed class SparseHeadPlan
         };
     }
 
-    /// <summary>Attends over the covered keys; writes <paramref name="queryHead"/>'s columns of <paramref name="output"/>.</summary>
+    /// <summary>
+    /// Attends over the covered keys; writes <paramref name="queryHead"/>'s columns of <paramref name="output"/>.
+    /// The rows are the ones <see cref="SparseAttentionCpu"/>'s entry point for <see cref="Kind"/> computes (same
+    /// row functions): the plan's index was built for its own span and its A-shape sizes are positive, so
+    /// only the buffers need checking here.
+    /// </summary>
     public void Attend(ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, int queryHead)
     {
-        switch (Kind)
+        var span = Span;
+        span.ValidateInputs(queryHead, query, keys, values, output);
+        var row = new RowSoftmax(span, queryHead);
+        for (var r = 0; r < span.SpanLength; r++)
         {
-            case SparsePatternKind.VerticalSlash:
-                SparseAttentionCpu.VerticalSlash(query, keys, values, output, Span, queryHead, _verticalSlash!);
-                break;
-            case SparsePatternKind.BlockSparse:
-                SparseAttentionCpu.BlockSparse(query, keys, values, output, Span, queryHead, _blockSparse!);
-                break;
-            case SparsePatternKind.AShape:
-                SparseAttentionCpu.AShape(query, keys, values, output, Span, queryHead, _initKeys, _localKeys);
-                break;
-            default:
-                SparseAttentionCpu.DenseCausal(query, keys, values, output, Span, queryHead);
-                break;
+            AttendRow(row, query, keys, values, r);
+            row.WriteTo(output, r);
         }
     }
 
@@ -128,22 +126,7 @@ public sealed class SparseHeadPlan
                 throw new ArgumentOutOfRangeException(nameof(rows), r, $"row {r} at index {i} is outside the span's [0, {span.SpanLength}) rows");
             }
 
-            switch (Kind)
-            {
-                case SparsePatternKind.VerticalSlash:
-                    SparseAttentionCpu.VerticalSlashRow(row, query, keys, values, span, _verticalSlash!, r);
-                    break;
-                case SparsePatternKind.BlockSparse:
-                    SparseAttentionCpu.BlockSparseRow(row, query, keys, values, span, _blockSparse!, r);
-                    break;
-                case SparsePatternKind.AShape:
-                    SparseAttentionCpu.AShapeRow(row, query, keys, values, span, _initKeys, _localKeys, r);
-                    break;
-                default:
-                    SparseAttentionCpu.DenseRow(row, query, keys, values, span, r);
-                    break;
-            }
-
+            AttendRow(row, query, keys, values, r);
             row.WriteHead(headOutput.Slice(i * d, d));
         }
     }
@@ -206,4 +189,24 @@ public sealed class SparseHeadPlan
         SparsePatternKind.AShape => SpanAttentionCost.CappedPairs(Span.SpanStart, Span.SpanLength, (long)_initKeys + _localKeys),
         _ => SparseCoverage.CausalPairsOf(Span.SpanStart, Span.SpanLength),
     };
+
+    /// <summary>Runs span row <paramref name="r"/> of this plan's pattern into <paramref name="row"/>.</summary>
+    private void AttendRow(RowSoftmax row, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int r)
+    {
+        switch (Kind)
+        {
+            case SparsePatternKind.VerticalSlash:
+                SparseAttentionCpu.VerticalSlashRow(row, query, keys, values, Span, _verticalSlash!, r);
+                break;
+            case SparsePatternKind.BlockSparse:
+                SparseAttentionCpu.BlockSparseRow(row, query, keys, values, Span, _blockSparse!, r);
+                break;
+            case SparsePatternKind.AShape:
+                SparseAttentionCpu.AShapeRow(row, query, keys, values, Span, _initKeys, _localKeys, r);
+                break;
+            default:
+                SparseAttentionCpu.DenseRow(row, query, keys, values, Span, r);
+                break;
+        }
+    }
 }

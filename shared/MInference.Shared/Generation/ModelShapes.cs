@@ -35,24 +35,7 @@ public static class ModelShapes
         [Tiny] = Llama(vocab: SmallVocabularySize, hidden: 512, intermediate: 1536, layers: 2, heads: 8, kvHeads: 2, headDim: 64),
 
         // CI: Qwen2 layout with q/k/v biases, tied embeddings, theta 1e6.
-        [TinyQwen2] = new ModelSpec
-        {
-            Architecture = ModelArchitectures.Qwen2,
-            VocabSize = SmallVocabularySize,
-            HiddenSize = 512,
-            IntermediateSize = 1536,
-            LayerCount = 2,
-            QueryHeadCount = 8,
-            KeyValueHeadCount = 2,
-            HeadDim = 64,
-            RmsNormEpsilon = 1e-6f,
-            RopeTheta = 1e6f,
-            MaxPositionEmbeddings = 32768,
-            AttentionBias = true,
-            TieWordEmbeddings = true,
-            BeginOfSequenceTokenId = ByteLevelTokenizer.BeginOfTextId,
-            EndOfSequenceTokenId = ByteLevelTokenizer.EndOfTextId,
-        },
+        [TinyQwen2] = Qwen2(vocab: SmallVocabularySize, hidden: 512, intermediate: 1536, layers: 2, heads: 8, kvHeads: 2, headDim: 64, maxPositions: 32768, tieEmbeddings: true),
 
         // CPU benchmarks: about 38M parameters.
         [Small] = Llama(vocab: SmallVocabularySize, hidden: 768, intermediate: 2048, layers: 6, heads: 12, kvHeads: 4, headDim: 64),
@@ -61,24 +44,7 @@ public static class ModelShapes
         [Llama3_8B] = Llama(vocab: 128256, hidden: 4096, intermediate: 14336, layers: 32, heads: 32, kvHeads: 8, headDim: 128),
 
         // Qwen2.5-7B's published shape (15 GB in bf16).
-        [Qwen25_7B] = new ModelSpec
-        {
-            Architecture = ModelArchitectures.Qwen2,
-            VocabSize = 152064,
-            HiddenSize = 3584,
-            IntermediateSize = 18944,
-            LayerCount = 28,
-            QueryHeadCount = 28,
-            KeyValueHeadCount = 4,
-            HeadDim = 128,
-            RmsNormEpsilon = 1e-6f,
-            RopeTheta = 1e6f,
-            MaxPositionEmbeddings = 131072,
-            AttentionBias = true,
-            TieWordEmbeddings = false,
-            BeginOfSequenceTokenId = ByteLevelTokenizer.BeginOfTextId,
-            EndOfSequenceTokenId = ByteLevelTokenizer.EndOfTextId,
-        },
+        [Qwen25_7B] = Qwen2(vocab: 152064, hidden: 3584, intermediate: 18944, layers: 28, heads: 28, kvHeads: 4, headDim: 128, maxPositions: 131072, tieEmbeddings: false),
     };
 
     /// <summary>The shape names, in the order above.</summary>
@@ -93,23 +59,38 @@ public static class ModelShapes
             : throw new ArgumentException($"unknown model shape '{name}' (valid: {string.Join(", ", Names)})", nameof(name));
 
     /// <summary>A Llama 3.1-style spec: theta 5e5, llama3 rope scaling ×8 from 8192, eps 1e-5, 128K context.</summary>
-    private static ModelSpec Llama(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim) => new()
-    {
-        Architecture = ModelArchitectures.Llama,
-        VocabSize = vocab,
-        HiddenSize = hidden,
-        IntermediateSize = intermediate,
-        LayerCount = layers,
-        QueryHeadCount = heads,
-        KeyValueHeadCount = kvHeads,
-        HeadDim = headDim,
-        RmsNormEpsilon = 1e-5f,
-        RopeTheta = 500000f,
-        RopeScaling = _llama31Scaling,
-        MaxPositionEmbeddings = 131072,
-        AttentionBias = false,
-        TieWordEmbeddings = false,
-        BeginOfSequenceTokenId = ByteLevelTokenizer.BeginOfTextId,
-        EndOfSequenceTokenId = ByteLevelTokenizer.EndOfTextId,
-    };
+    private static ModelSpec Llama(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim)
+        => Spec(
+            ModelArchitectures.Llama, vocab, hidden, intermediate, layers, heads, kvHeads, headDim,
+            epsilon: 1e-5f, theta: 500000f, scaling: _llama31Scaling, maxPositions: 131072, attentionBias: false, tieEmbeddings: false);
+
+    /// <summary>A Qwen2-style spec: q/k/v biases, theta 1e6, eps 1e-6, no rope scaling.</summary>
+    private static ModelSpec Qwen2(
+        int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim, int maxPositions, bool tieEmbeddings)
+        => Spec(
+            ModelArchitectures.Qwen2, vocab, hidden, intermediate, layers, heads, kvHeads, headDim,
+            epsilon: 1e-6f, theta: 1e6f, scaling: null, maxPositions, attentionBias: true, tieEmbeddings);
+
+    /// <summary>One spec of any family, with the byte-level tokenizer's BOS/EOS ids.</summary>
+    private static ModelSpec Spec(
+        string architecture, int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim,
+        float epsilon, float theta, RopeScaling? scaling, int maxPositions, bool attentionBias, bool tieEmbeddings) => new()
+        {
+            Architecture = architecture,
+            VocabSize = vocab,
+            HiddenSize = hidden,
+            IntermediateSize = intermediate,
+            LayerCount = layers,
+            QueryHeadCount = heads,
+            KeyValueHeadCount = kvHeads,
+            HeadDim = headDim,
+            RmsNormEpsilon = epsilon,
+            RopeTheta = theta,
+            RopeScaling = scaling,
+            MaxPositionEmbeddings = maxPositions,
+            AttentionBias = attentionBias,
+            TieWordEmbeddings = tieEmbeddings,
+            BeginOfSequenceTokenId = ByteLevelTokenizer.BeginOfTextId,
+            EndOfSequenceTokenId = ByteLevelTokenizer.EndOfTextId,
+        };
 }

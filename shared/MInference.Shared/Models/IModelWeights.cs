@@ -24,17 +24,5 @@ public interface IModelWeights : IDisposable
 /// <summary>Dtype and shape of one stored tensor.</summary>
 public sealed record TensorInfo(string Name, TensorDType DType, long[] Shape)
 {
-    public long ElementCount
-    {
-        get
-        {
-            long count = 1;
-            foreach (var dim in Shape)
-            {
-                count *= dim;
-            }
-
-            return count;
-        }
-    }
+    public long ElementCount => ShapeElements.Count(Shape);
 }

@@ -110,17 +110,5 @@ public static class ModelTensorNames
 /// <summary>A tensor a spec requires, with its exact shape.</summary>
 public sealed record ExpectedTensor(string Name, long[] Shape)
 {
-    public long ElementCount
-    {
-        get
-        {
-            long count = 1;
-            foreach (var dim in Shape)
-            {
-                count *= dim;
-            }
-
-            return count;
-        }
-    }
+    public long ElementCount => ShapeElements.Count(Shape);
 }

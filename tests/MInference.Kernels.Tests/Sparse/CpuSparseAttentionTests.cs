@@ -66,9 +66,7 @@ public class CpuSparseAttentionTests
     {
         var random = new Random(72);
         var span = new SparseSpan(8, 2, 16, 64, 250);
-        var query = SparseTestData.Random(random, span.SpanLength, span.QueryStride, 2f);
-        var keys = SparseTestData.Random(random, span.KeyLength, span.KeyValueStride, 2f);
-        var values = SparseTestData.Random(random, span.KeyLength, span.KeyValueStride);
+        var (query, keys, values) = SparseTestData.RandomInputs(random, span);
         var mask = new bool[span.KeyLength];
         for (var head = 0; head < span.QueryHeads; head++)
         {

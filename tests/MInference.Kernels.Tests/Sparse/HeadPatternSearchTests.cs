@@ -23,19 +23,12 @@ public class HeadPatternSearchTests
     [MemberData(nameof(PlantedHeads))]
     public void Search_assigns_each_head_its_planted_type(string planted, SparsePatternKind expected)
     {
-        var options = planted switch
-        {
-            "a-shape" => new SyntheticPatternOptions { Tokens = Tokens, Seed = 31, SinkKeys = 4, NeedleColumns = 0, SlashPeriod = 4 * Tokens },
-            "vertical-slash" => new SyntheticPatternOptions { Tokens = Tokens, Seed = 32, SinkKeys = 4, NeedleColumns = 24, SlashPeriod = 256 },
-            _ => new SyntheticPatternOptions { Tokens = Tokens, Seed = 33, SinkKeys = 0, NeedleColumns = 0, SlashPeriod = 0, ClusterPairs = 40 },
-        };
-        var inputs = SyntheticAttentionInputs.Create(options);
+        var inputs = PlantedInputs(planted);
         var candidates = PatternSearchSpace.Candidates(Tokens);
 
         var (best, scores) = HeadPatternSearch.Select(candidates, inputs.Query, inputs.Keys, inputs.Values, inputs.Span, 0);
 
-        var table = string.Join("; ", scores.Select(s => $"{s.Pattern}: error {s.RelativeError:E2}, cost {s.Cost}"));
-        Assert.True(expected == scores[best].Pattern.Kind, $"planted {planted}, picked {scores[best].Pattern} from {table}");
+        AssertPicked(expected, planted, best, scores);
     }
 
     /// <summary>
@@ -47,21 +40,14 @@ public class HeadPatternSearchTests
     [MemberData(nameof(PlantedHeads))]
     public void Search_on_sampled_rows_assigns_each_head_its_planted_type(string planted, SparsePatternKind expected)
     {
-        var options = planted switch
-        {
-            "a-shape" => new SyntheticPatternOptions { Tokens = Tokens, Seed = 31, SinkKeys = 4, NeedleColumns = 0, SlashPeriod = 4 * Tokens },
-            "vertical-slash" => new SyntheticPatternOptions { Tokens = Tokens, Seed = 32, SinkKeys = 4, NeedleColumns = 24, SlashPeriod = 256 },
-            _ => new SyntheticPatternOptions { Tokens = Tokens, Seed = 33, SinkKeys = 0, NeedleColumns = 0, SlashPeriod = 0, ClusterPairs = 40 },
-        };
-        var inputs = SyntheticAttentionInputs.Create(options);
+        var inputs = PlantedInputs(planted);
         var candidates = PatternSearchSpace.Candidates(Tokens);
         var rows = QueryRowSample.Draw(Tokens, 256, seed: 7);
 
         var (best, scores) = HeadPatternSearch.Select(candidates, inputs.Query, inputs.Keys, inputs.Values, inputs.Span, 0, rows);
         var (_, again) = HeadPatternSearch.Select(candidates, inputs.Query, inputs.Keys, inputs.Values, inputs.Span, 0, rows);
 
-        var table = string.Join("; ", scores.Select(s => $"{s.Pattern}: error {s.RelativeError:E2}, cost {s.Cost}"));
-        Assert.True(expected == scores[best].Pattern.Kind, $"planted {planted}, picked {scores[best].Pattern} from {table}");
+        AssertPicked(expected, planted, best, scores);
         Assert.Equal(scores, again);
     }
 
@@ -91,5 +77,24 @@ public class HeadPatternSearchTests
         Assert.Equal(4 * ((16 + 32) * 64), KernelCost.Of(HeadPattern.AShape(16, 32), 256));
         Assert.Equal(4096 + (3 * 2 * 4096), KernelCost.Of(HeadPattern.BlockSparse(2), 256));
         Assert.Equal(4096 + 8192 + 12288 + 16384, KernelCost.Of(HeadPattern.Dense, 256));
+    }
+
+    /// <summary>Q/K/V of one head with the named structure planted (fixed seed per structure).</summary>
+    private static SyntheticAttentionInputs PlantedInputs(string planted)
+    {
+        var options = planted switch
+        {
+            "a-shape" => new SyntheticPatternOptions { Tokens = Tokens, Seed = 31, SinkKeys = 4, NeedleColumns = 0, SlashPeriod = 4 * Tokens },
+            "vertical-slash" => new SyntheticPatternOptions { Tokens = Tokens, Seed = 32, SinkKeys = 4, NeedleColumns = 24, SlashPeriod = 256 },
+            _ => new SyntheticPatternOptions { Tokens = Tokens, Seed = 33, SinkKeys = 0, NeedleColumns = 0, SlashPeriod = 0, ClusterPairs = 40 },
+        };
+        return SyntheticAttentionInputs.Create(options);
+    }
+
+    /// <summary>Fails with every candidate's error and cost when the picked candidate is not of the planted kind.</summary>
+    private static void AssertPicked(SparsePatternKind expected, string planted, int best, CandidateScore[] scores)
+    {
+        var table = string.Join("; ", scores.Select(s => $"{s.Pattern}: error {s.RelativeError:E2}, cost {s.Cost}"));
+        Assert.True(expected == scores[best].Pattern.Kind, $"planted {planted}, picked {scores[best].Pattern} from {table}");
     }
 }

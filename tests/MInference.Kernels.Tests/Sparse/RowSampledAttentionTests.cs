@@ -18,9 +18,7 @@ public class RowSampledAttentionTests
     {
         var random = new Random(name.Length * 7919);
         var span = new SparseSpan(4, 2, 32, 300, 500);
-        var query = SparseTestData.Random(random, span.SpanLength, span.QueryStride, 2f);
-        var keys = SparseTestData.Random(random, span.KeyLength, span.KeyValueStride, 2f);
-        var values = SparseTestData.Random(random, span.KeyLength, span.KeyValueStride);
+        var (query, keys, values) = SparseTestData.RandomInputs(random, span);
         var pattern = name switch
         {
             "dense" => HeadPattern.Dense,

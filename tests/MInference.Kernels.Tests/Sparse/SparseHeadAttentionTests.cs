@@ -14,9 +14,7 @@ public class SparseHeadAttentionTests
     {
         var random = new Random(111);
         var span = new SparseSpan(2, 1, 16, 100, 200);
-        var query = SparseTestData.Random(random, span.SpanLength, span.QueryStride, 2f);
-        var keys = SparseTestData.Random(random, span.KeyLength, span.KeyValueStride, 2f);
-        var values = SparseTestData.Random(random, span.KeyLength, span.KeyValueStride);
+        var (query, keys, values) = SparseTestData.RandomInputs(random, span);
 
         var cases = new (HeadPattern Pattern, SparsePatternKind Expected)[]
         {

@@ -16,6 +16,24 @@ internal static class SparseTestData
         return values;
     }
 
+    /// <summary>
+    /// Q and K with amplitude 2 (peaked softmax rows) and V with amplitude 1 for all of
+    /// <paramref name="span"/>'s heads, drawn in that order from <paramref name="random"/>.
+    /// </summary>
+    public static (float[] Query, float[] Keys, float[] Values) RandomInputs(Random random, in SparseSpan span)
+    {
+        var query = Random(random, span.SpanLength, span.QueryStride, 2f);
+        var keys = Random(random, span.KeyLength, span.KeyValueStride, 2f);
+        var values = Random(random, span.KeyLength, span.KeyValueStride);
+        return (query, keys, values);
+    }
+
+    /// <summary>The planted (query block, key block) pairs that <paramref name="index"/> does not select.</summary>
+    public static (int QueryBlock, int KeyBlock)[] MissedPlantedBlocks(SyntheticAttentionInputs inputs, BlockSparseIndex index)
+        => inputs.PlantedBlocks
+            .Where(p => !index.KeyBlocks.AsSpan(index.BlockOffsets[p.QueryBlock], index.BlockOffsets[p.QueryBlock + 1] - index.BlockOffsets[p.QueryBlock]).Contains(p.KeyBlock))
+            .ToArray();
+
     public static float[] Poisoned(int length)
     {
         var values = new float[length];

@@ -51,9 +51,7 @@ public class SyntheticRecoveryTests
             Seed = 9,
         });
         var index = BlockSparseEstimator.Estimate(inputs.Query, inputs.Keys, inputs.Span, 0, 6);
-        var missed = inputs.PlantedBlocks
-            .Where(p => !index.KeyBlocks.AsSpan(index.BlockOffsets[p.QueryBlock], index.BlockOffsets[p.QueryBlock + 1] - index.BlockOffsets[p.QueryBlock]).Contains(p.KeyBlock))
-            .ToArray();
+        var missed = SparseTestData.MissedPlantedBlocks(inputs, index);
         Assert.True(missed.Length == 0, $"missed planted blocks: {string.Join(", ", missed)}");
         Assert.Equal(40, inputs.PlantedBlocks.Length);
     }

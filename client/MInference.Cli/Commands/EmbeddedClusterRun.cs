@@ -23,11 +23,17 @@ internal static class EmbeddedClusterRun
     public const string ModelId = "default";
 
     public static async Task<int> RunAsync(
-        DirectoryInfo? model, int tokenCount, int chunkTokens, int threads, DirectoryInfo cache, FileInfo? patternConfig, CancellationToken cancellationToken)
+        DirectoryInfo? model, int tokenCount, int chunkTokens, int threads, DirectoryInfo cache, FileInfo? patternConfig, int maxNewTokens, CancellationToken cancellationToken)
     {
         if (tokenCount < 1 || chunkTokens < 1 || threads < 1)
         {
             AnsiConsole.MarkupLine($"[red]--tokens ({tokenCount}), --chunk ({chunkTokens}) and --threads ({threads}) must each be at least 1[/]");
+            return 2;
+        }
+
+        if (maxNewTokens is < 0 or > JobSubmission.MaxNewTokensLimit)
+        {
+            AnsiConsole.MarkupLine($"[red]--max-new-tokens {maxNewTokens} must be between 0 and {JobSubmission.MaxNewTokensLimit}[/]");
             return 2;
         }
 
@@ -37,14 +43,14 @@ internal static class EmbeddedClusterRun
         // The job carries the config's JSON; the coordinator validates it against the model at submission.
         var patterns = patternConfig is null ? null : await File.ReadAllTextAsync(patternConfig.FullName, cancellationToken);
 
-        await using var cluster = await StartAsync(threads, tokenCount, chunkTokens, cancellationToken);
+        await using var cluster = await StartAsync(threads, tokenCount + maxNewTokens, chunkTokens, cancellationToken);
         var client = cluster.Client;
         var registered = await client.RegisterModelAsync(ModelId, directory, cancellationToken);
         AnsiConsole.MarkupLine(
             $"[bold]{Markup.Escape(registered.Architecture)}[/] {registered.LayerCount} layers from [grey]{Markup.Escape(directory)}[/] on an embedded cluster (silo '{SiloName}', 1 CPU device, {threads} threads)");
         AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"document: {document.Length} tokens in chunks of {chunkTokens}"));
         var jobId = "run-" + Guid.NewGuid().ToString("N");
-        await client.SubmitAsync(jobId, new JobSubmission(ModelId, document, chunkTokens, RunCommand.TopTokens, PatternConfig: patterns), cancellationToken);
+        await client.SubmitAsync(jobId, new JobSubmission(ModelId, document, chunkTokens, RunCommand.TopTokens, PatternConfig: patterns, MaxNewTokens: maxNewTokens), cancellationToken);
         var final = await JobConsole.WatchAsync(client, jobId, cancellationToken);
         return await JobConsole.PrintOutcomeAsync(client, final, tokenizer, cancellationToken);
     }

@@ -60,7 +60,24 @@ internal static class JobConsole
 
         AnsiConsole.MarkupLine("top next tokens:");
         AnsiConsole.Write(table);
+        PrintGenerated(result.GeneratedTokenIds, tokenizer);
         return 0;
+    }
+
+    /// <summary>The greedily generated continuation (submissions with MaxNewTokens > 0), decoded where a tokenizer is known.</summary>
+    private static void PrintGenerated(IReadOnlyList<int>? generated, ITextTokenizer? tokenizer)
+    {
+        if (generated is not { Count: > 0 })
+        {
+            return;
+        }
+
+        // Generated models round their embedding past the tokenizer's ids; such ids have no text.
+        var decodable = tokenizer is not null && generated.All(id => id >= 0 && id < tokenizer.VocabularySize);
+        var text = decodable ? tokenizer!.Decode([.. generated]) : string.Join(' ', generated);
+        AnsiConsole.MarkupLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"generated {generated.Count} tokens{(decodable ? string.Empty : " (ids)")}: [bold]{Markup.Escape(text)}[/]"));
     }
 
     /// <summary>One line: the pre-fill's attention density over all layers, then each layer's.</summary>

@@ -58,9 +58,14 @@ public static class RunCommand
             DefaultValueFactory = _ => ComputeDevice.Auto,
         };
         var config = new Option<FileInfo?>("--config") { Description = "Per-head sparse pattern config (our JSON, e.g. from `minference search`); default: dense" };
+        var maxNewTokens = new Option<int>("--max-new-tokens")
+        {
+            Description = $"Tokens to generate greedily after the pre-fill, on the embedded cluster (0 to {JobSubmission.MaxNewTokensLimit})",
+            DefaultValueFactory = _ => 0,
+        };
         var command = new Command("run", "Pre-fill a long generated document on the embedded default (tiny model, CPU) and print the next-token prediction")
         {
-            model, tokens, chunk, threads, cache, direct, device, config,
+            model, tokens, chunk, threads, cache, direct, device, config, maxNewTokens,
         };
         command.SetAction((parse, cancellationToken) => !parse.GetValue(direct)
             ? ClusterConnection.RunAsync(() => EmbeddedClusterRun.RunAsync(
@@ -70,8 +75,11 @@ public static class RunCommand
                 parse.GetValue(threads),
                 parse.GetValue(cache)!,
                 parse.GetValue(config),
+                parse.GetValue(maxNewTokens),
                 cancellationToken))
-            : Task.FromResult(CommandErrors.Run(() => Run(
+            : Task.FromResult(CommandErrors.Run(() => parse.GetValue(maxNewTokens) != 0
+                ? throw new CommandUsageException($"--max-new-tokens {parse.GetValue(maxNewTokens)}: generation runs on the cluster path; drop --direct")
+                : Run(
                 parse.GetValue(model),
                 parse.GetValue(tokens),
                 parse.GetValue(chunk),

@@ -26,6 +26,11 @@ public static class SubmitCommand
         var stages = new Option<int?>("--stages") { Description = "Pipeline depth (default: as few stages as memory allows)" };
         var dynamic = new Option<bool>("--dynamic-chunks") { Description = "Cost-balanced chunks: about as many as --chunk gives, later ones shorter (they attend over a longer prefix)" };
         var patterns = new Option<string?>("--patterns") { Description = "Sparse patterns: a pattern config JSON file, or 'dense' (default: the config registered for the model, else dense)" };
+        var maxNewTokens = new Option<int>("--max-new-tokens")
+        {
+            Description = $"Tokens to generate greedily after the pre-fill (0 to {JobSubmission.MaxNewTokensLimit})",
+            DefaultValueFactory = _ => 0,
+        };
         var jobId = new Option<string?>("--job-id") { Description = "Client-chosen job id (a batch uses it as the prefix of its documents' ids); submitting again with the same id and document is idempotent" };
         var concurrency = new Option<int>("--concurrency") { Description = "Batch documents in flight at once", DefaultValueFactory = _ => MInferenceClient.DefaultBatchConcurrency };
         var target = new ClusterTargetOptions();
@@ -34,7 +39,7 @@ public static class SubmitCommand
         var cache = new Option<DirectoryInfo>("--cache") { Description = "Where generated models are kept", DefaultValueFactory = _ => new DirectoryInfo(RunCommand.DefaultCacheDirectory()) };
         var command = new Command("submit", "Submit a document, or a folder of documents as a batch, to a running or embedded cluster")
         {
-            path, model, modelId, tokens, chunk, dynamic, stages, patterns, jobId, concurrency, embedded, threads, cache,
+            path, model, modelId, tokens, chunk, dynamic, stages, patterns, maxNewTokens, jobId, concurrency, embedded, threads, cache,
         };
         target.AddTo(command);
         command.SetAction((parse, cancellationToken) => ClusterConnection.RunAsync(() => SubmitAsync(
@@ -47,6 +52,7 @@ public static class SubmitCommand
                 parse.GetValue(dynamic),
                 parse.GetValue(stages),
                 parse.GetValue(patterns),
+                parse.GetValue(maxNewTokens),
                 parse.GetValue(jobId),
                 parse.GetValue(concurrency),
                 target.Read(parse),
@@ -64,6 +70,11 @@ public static class SubmitCommand
             throw new CommandUsageException($"--chunk ({settings.ChunkTokens}), --concurrency ({settings.Concurrency}) and --threads ({settings.Threads}) must each be at least 1");
         }
 
+        if (settings.MaxNewTokens is < 0 or > JobSubmission.MaxNewTokensLimit)
+        {
+            throw new CommandUsageException($"--max-new-tokens {settings.MaxNewTokens} must be between 0 and {JobSubmission.MaxNewTokensLimit}");
+        }
+
         var directory = settings.Model?.FullName ?? RunCommand.EnsureGeneratedModel(settings.Cache.FullName, Shared.Generation.ModelShapes.Tiny, RunCommand.DefaultModelSeed, cancellationToken);
         var tokenizer = RunCommand.OpenTokenizer(directory);
         var patternConfig = settings.Patterns switch
@@ -79,7 +90,7 @@ public static class SubmitCommand
         MInferenceClient client;
         if (settings.Embedded)
         {
-            local = await EmbeddedClusterRun.StartAsync(settings.Threads, longest, settings.ChunkTokens, cancellationToken);
+            local = await EmbeddedClusterRun.StartAsync(settings.Threads, longest + settings.MaxNewTokens, settings.ChunkTokens, cancellationToken);
             client = local.Client;
         }
         else
@@ -91,7 +102,7 @@ public static class SubmitCommand
         {
             await client.RegisterModelAsync(settings.ModelId, directory, cancellationToken);
             var batch = documents.Select(d => new BatchDocument(
-                d.JobId, new JobSubmission(settings.ModelId, d.Tokens, settings.ChunkTokens, RunCommand.TopTokens, settings.Stages, PatternConfig: patternConfig, DynamicChunks: settings.DynamicChunks))).ToList();
+                d.JobId, new JobSubmission(settings.ModelId, d.Tokens, settings.ChunkTokens, RunCommand.TopTokens, settings.Stages, PatternConfig: patternConfig, DynamicChunks: settings.DynamicChunks, MaxNewTokens: settings.MaxNewTokens))).ToList();
             if (!Directory.Exists(settings.Path ?? string.Empty))
             {
                 var submitted = await client.SubmitAsync(batch[0].JobId, batch[0].Submission, cancellationToken);
@@ -192,6 +203,7 @@ public static class SubmitCommand
         bool DynamicChunks,
         int? Stages,
         string? Patterns,
+        int MaxNewTokens,
         string? JobId,
         int Concurrency,
         ClusterTarget Target,

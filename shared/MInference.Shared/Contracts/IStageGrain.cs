@@ -16,6 +16,13 @@ public interface IStageGrain : IGrainWithStringKey
     [Alias("release-job")]
     Task ReleaseJobAsync(string jobId);
 
+    /// <summary>
+    /// Unloads the shards no job uses that are idle past the silo's ShardIdleTimeout or belong to a model
+    /// the coordinator no longer knows (each stage also does this on a timer); returns the unloaded shards.
+    /// </summary>
+    [Alias("unload-unused-shards")]
+    Task<IReadOnlyList<string>> UnloadUnusedShardsAsync();
+
     [Alias("get-status")]
     Task<StageStatus> GetStatusAsync();
 }

@@ -139,6 +139,12 @@ public sealed partial class DeviceWorker : IDisposable
             }
 
             slot.Released = true;
+            // Idleness counts from the last job's end, not from when it opened its cache.
+            foreach (var shard in _shards.Values.Where(s => ReferenceEquals(s.Shard, slot.Shard)))
+            {
+                shard.LastUsedTicks = Environment.TickCount64;
+            }
+
             if (slot.Running > 0)
             {
                 return true;
@@ -147,6 +153,53 @@ public sealed partial class DeviceWorker : IDisposable
 
         slot.Cache.Dispose();
         return true;
+    }
+
+    /// <summary>
+    /// Unloads (frees the weights of) every loaded shard that no job holds a cache on and that either has
+    /// not been used for <paramref name="idleFor"/> (null: never for idleness) or belongs to a model
+    /// directory not in <paramref name="registeredDirectories"/> (null: not checked). Waits for the device
+    /// between chunks, so no chunk is using or loading a shard meanwhile. Returns the unloaded shards' keys.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> UnloadUnusedShardsAsync(
+        TimeSpan? idleFor, IReadOnlySet<string>? registeredDirectories, CancellationToken cancellationToken)
+    {
+        await _computeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var unloaded = new List<(string Key, LoadedShard Shard)>();
+        try
+        {
+            var now = Environment.TickCount64;
+            lock (_lock)
+            {
+                foreach (var (key, shard) in _shards)
+                {
+                    var inUse = _jobs.Values.Any(j => ReferenceEquals(j.Shard, shard.Shard));
+                    var idle = idleFor is { } limit && now - shard.LastUsedTicks >= (long)limit.TotalMilliseconds;
+                    var orphaned = registeredDirectories is not null && !registeredDirectories.Contains(shard.Directory);
+                    if (!inUse && (idle || orphaned))
+                    {
+                        unloaded.Add((key, shard));
+                    }
+                }
+
+                foreach (var (key, _) in unloaded)
+                {
+                    _shards.Remove(key);
+                }
+            }
+
+            foreach (var (key, shard) in unloaded)
+            {
+                shard.Dispose();
+                LogShardUnloaded(DeviceIndex, key);
+            }
+        }
+        finally
+        {
+            _computeGate.Release();
+        }
+
+        return [.. unloaded.Select(u => u.Key)];
     }
 
     public (IReadOnlyList<string> Shards, IReadOnlyList<string> Jobs, long KvBytes) Snapshot()
@@ -316,6 +369,7 @@ public sealed partial class DeviceWorker : IDisposable
         {
             if (_shards.TryGetValue(key, out var loaded))
             {
+                loaded.LastUsedTicks = Environment.TickCount64;
                 return loaded.Shard;
             }
         }
@@ -332,7 +386,7 @@ public sealed partial class DeviceWorker : IDisposable
             var shard = ModelShard.Load(weights, layers, Backend, options, cancellationToken);
             lock (_lock)
             {
-                _shards[key] = new LoadedShard(weights, shard);
+                _shards[key] = new LoadedShard(Path.GetFullPath(directory), weights, shard) { LastUsedTicks = Environment.TickCount64 };
             }
 
             LogShardLoaded(DeviceIndex, layers.Start, layers.End, patterns);
@@ -347,6 +401,9 @@ public sealed partial class DeviceWorker : IDisposable
 
     [LoggerMessage(EventId = 4200, Level = LogLevel.Information, Message = "Device {Device} loaded layers {First}-{End} (patterns {Patterns})")]
     private partial void LogShardLoaded(int device, int first, int end, string patterns);
+
+    [LoggerMessage(EventId = 4202, Level = LogLevel.Information, Message = "Device {Device} unloaded shard {Shard} (unused)")]
+    private partial void LogShardUnloaded(int device, string shard);
 
     [LoggerMessage(EventId = 4201, Level = LogLevel.Debug, Message = "Job {JobId} opened a KV cache for layers {First}-{End} of {Capacity} tokens")]
     private partial void LogJobOpened(string jobId, int first, int end, long capacity);
@@ -369,8 +426,17 @@ public sealed partial class DeviceWorker : IDisposable
         public bool Released { get; set; }
     }
 
-    private sealed record LoadedShard(SafetensorsModelWeights Weights, ModelShard Shard) : IDisposable
+    private sealed class LoadedShard(string directory, SafetensorsModelWeights weights, ModelShard shard) : IDisposable
     {
+        public string Directory { get; } = directory;
+
+        public SafetensorsModelWeights Weights { get; } = weights;
+
+        public ModelShard Shard { get; } = shard;
+
+        /// <summary>Environment.TickCount64 when a job last opened a cache on this shard (or it loaded).</summary>
+        public long LastUsedTicks { get; set; }
+
         public void Dispose()
         {
             Shard.Dispose();

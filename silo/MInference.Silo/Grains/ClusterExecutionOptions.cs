@@ -61,6 +61,25 @@ public sealed class ClusterExecutionOptions
     /// period is lowered to it when it is shorter.
     /// </summary>
     public TimeSpan WatchdogPeriod { get; set; } = DefaultWatchdogPeriod;
+
+    /// <summary>
+    /// A loaded layer shard that no job has used for this long is unloaded (its weights freed), so a silo
+    /// that served several models or pattern configs does not keep them all. <see cref="TimeSpan.Zero"/>
+    /// keeps idle shards (those of unregistered models are unloaded anyway). Default
+    /// <see cref="DefaultShardIdleTimeout"/>; otherwise between <see cref="MinWatchdogTime"/> and <see cref="MaxWatchdogTime"/>.
+    /// </summary>
+    public TimeSpan ShardIdleTimeout { get; set; } = DefaultShardIdleTimeout;
+
+    /// <summary>
+    /// How often each stage looks for shards to unload: idle ones and those of models no longer
+    /// registered with the coordinator. Default <see cref="DefaultShardSweepPeriod"/>; between
+    /// <see cref="MinWatchdogTime"/> and <see cref="MaxWatchdogTime"/>.
+    /// </summary>
+    public TimeSpan ShardSweepPeriod { get; set; } = DefaultShardSweepPeriod;
+
+    public static readonly TimeSpan DefaultShardIdleTimeout = TimeSpan.FromMinutes(30);
+
+    public static readonly TimeSpan DefaultShardSweepPeriod = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>Names each bad execution setting and its limit.</summary>
@@ -81,6 +100,12 @@ internal sealed class ClusterExecutionOptionsValidator : IValidateOptions<Cluste
         }
 
         Check(failures, nameof(options.WatchdogPeriod), options.WatchdogPeriod, string.Empty);
+        if (options.ShardIdleTimeout != TimeSpan.Zero)
+        {
+            Check(failures, nameof(options.ShardIdleTimeout), options.ShardIdleTimeout, " (or 00:00:00 to keep idle shards)");
+        }
+
+        Check(failures, nameof(options.ShardSweepPeriod), options.ShardSweepPeriod, string.Empty);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using MInference.Shared.Contracts;
 using MInference.Silo.DataPlane;
 using MInference.Silo.Devices;
@@ -12,9 +13,12 @@ namespace MInference.Silo.Grains;
 /// status and release calls are answered while a chunk runs.
 /// </summary>
 [StagePlacement, Reentrant]
-internal sealed class StageGrain(DeviceWorkerPool pool, IActivationChannel channel, SiloDataPlane dataPlane, ILocalSiloDetails silo) : Grain, IStageGrain
+internal sealed class StageGrain(
+    DeviceWorkerPool pool, IActivationChannel channel, SiloDataPlane dataPlane, ILocalSiloDetails silo, IOptions<ClusterExecutionOptions> options)
+    : Grain, IStageGrain
 {
     private DeviceWorker? _worker;
+    private IGrainTimer? _shardSweep;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -31,7 +35,31 @@ internal sealed class StageGrain(DeviceWorkerPool pool, IActivationChannel chann
 
         _worker = pool.Get(deviceIndex);
         DelayDeactivation(TimeSpan.FromDays(3650));
+        var period = options.Value.ShardSweepPeriod;
+        _shardSweep = this.RegisterGrainTimer(SweepShardsAsync, new GrainTimerCreationOptions(period, period) { Interleave = true });
         return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _shardSweep?.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<string>> UnloadUnusedShardsAsync() => SweepAsync(CancellationToken.None);
+
+    private async Task SweepShardsAsync(CancellationToken cancellationToken) => await SweepAsync(cancellationToken);
+
+    /// <summary>
+    /// Unloads shards no job uses that are idle past <see cref="ClusterExecutionOptions.ShardIdleTimeout"/>
+    /// or whose model the coordinator no longer knows (unregistered, or its directory changed).
+    /// </summary>
+    private async Task<IReadOnlyList<string>> SweepAsync(CancellationToken cancellationToken)
+    {
+        var models = await GrainFactory.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey).GetModelsAsync();
+        var registered = models.Select(m => Path.GetFullPath(m.Directory)).ToHashSet(StringComparer.Ordinal);
+        var idle = options.Value.ShardIdleTimeout;
+        return await _worker!.UnloadUnusedShardsAsync(idle == TimeSpan.Zero ? null : idle, registered, cancellationToken);
     }
 
     public Task<StageChunkResult> RunChunkAsync(StageChunkRequest request) => _worker!.RunChunkAsync(request, CancellationToken.None);

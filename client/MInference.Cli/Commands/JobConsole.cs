@@ -60,21 +60,22 @@ internal static class JobConsole
 
         AnsiConsole.MarkupLine("top next tokens:");
         AnsiConsole.Write(table);
-        PrintGenerated(result.GeneratedTokenIds, tokenizer);
+        PrintGenerated(result.GeneratedTokenIds, result.GeneratedText, tokenizer);
         return 0;
     }
 
     /// <summary>The greedily generated continuation (submissions with MaxNewTokens > 0), decoded where a tokenizer is known.</summary>
-    private static void PrintGenerated(IReadOnlyList<int>? generated, ITextTokenizer? tokenizer)
+    private static void PrintGenerated(IReadOnlyList<int>? generated, string? generatedText, ITextTokenizer? tokenizer)
     {
         if (generated is not { Count: > 0 })
         {
             return;
         }
 
-        // Generated models round their embedding past the tokenizer's ids; such ids have no text.
-        var decodable = tokenizer is not null && generated.All(id => id >= 0 && id < tokenizer.VocabularySize);
-        var text = decodable ? tokenizer!.Decode([.. generated]) : string.Join(' ', generated);
+        // The silo decodes with the model's tokenizer; generated models round their embedding past the
+        // tokenizer's ids, and such ids have no text (then the ids are printed).
+        var decodable = generatedText is not null || (tokenizer is not null && generated.All(id => id >= 0 && id < tokenizer.VocabularySize));
+        var text = generatedText ?? (decodable ? tokenizer!.Decode([.. generated]) : string.Join(' ', generated));
         AnsiConsole.MarkupLine(string.Create(
             CultureInfo.InvariantCulture,
             $"generated {generated.Count} tokens{(decodable ? string.Empty : " (ids)")}: [bold]{Markup.Escape(text)}[/]"));

@@ -2,7 +2,7 @@ namespace MInference.Shared.Contracts;
 
 /// <summary>
 /// A completed job: the top next tokens after the document (and optionally all their logits), the greedy
-/// tokens generated after it when the submission asked for any, timings, and the attention density per layer.
+/// tokens generated after it when the submission asked for any (and their text, when every id has one), timings, and the attention density per layer.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("minference.job-result")]
 public sealed record JobResult(
@@ -12,7 +12,8 @@ public sealed record JobResult(
     [property: Id(3)] JobTimings Timings,
     [property: Id(4)] IReadOnlyList<StageAssignment> Stages,
     [property: Id(5)] IReadOnlyList<LayerDensity>? Density = null,
-    [property: Id(6)] IReadOnlyList<int>? GeneratedTokenIds = null);
+    [property: Id(6)] IReadOnlyList<int>? GeneratedTokenIds = null,
+    [property: Id(7)] string? GeneratedText = null);
 
 /// <summary>A next-token candidate: its id, logit and softmax probability.</summary>
 [GenerateSerializer, Immutable, Alias("minference.token-score")]

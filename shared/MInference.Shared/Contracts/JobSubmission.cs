@@ -1,8 +1,8 @@
 namespace MInference.Shared.Contracts;
 
 /// <summary>
-/// A document to pre-fill: token ids (text is tokenized by the client, which knows the model's
-/// tokenizer). <see cref="StageCount"/> forces a pipeline depth; <see cref="IncludeLogits"/> returns
+/// A document to pre-fill: token ids, or <see cref="Text"/> (with empty <see cref="TokenIds"/>), which the
+/// silo tokenizes with the model's own tokenizer at submission (<see cref="FromText"/>). <see cref="StageCount"/> forces a pipeline depth; <see cref="IncludeLogits"/> returns
 /// the whole last-position logits vector besides the top tokens. <see cref="PatternConfig"/> picks the
 /// sparse patterns: null uses the config registered for the model with the coordinator (dense when none),
 /// <see cref="DensePatternConfig"/> runs dense, and a JSON document (format
@@ -22,8 +22,12 @@ public sealed record JobSubmission(
     [property: Id(5)] bool IncludeLogits = false,
     [property: Id(6)] string? PatternConfig = null,
     [property: Id(7)] bool DynamicChunks = false,
-    [property: Id(8)] int MaxNewTokens = 0)
+    [property: Id(8)] int MaxNewTokens = 0,
+    [property: Id(9)] string? Text = null)
 {
+    /// <summary>A submission of <paramref name="text"/>, tokenized by the silo with <paramref name="modelId"/>'s tokenizer; set other options with <c>with</c>.</summary>
+    public static JobSubmission FromText(string modelId, string text) => new(modelId, [], Text: text);
+
     /// <summary>Most tokens one job may generate (each is one pass through every stage).</summary>
     public const int MaxNewTokensLimit = 4096;
 

@@ -37,6 +37,7 @@ internal static class ExecutionServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<DataPlaneOptions>, DataPlaneOptionsValidator>();
         services.AddSingleton<IActivationChannel>(sp => new InProcessActivationChannel(sp.GetRequiredService<ILocalSiloDetails>().Name));
         services.AddSingleton<SiloDataPlane>();
+        services.AddSingleton<ModelTokenizers>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloDataPlaneLifecycle>();
         services.AddSingleton<DeviceWorkerPool>();
         return services;

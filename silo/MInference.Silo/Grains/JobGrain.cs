@@ -31,6 +31,7 @@ internal sealed partial class JobGrain(
     IOptions<MInferenceSiloOptions> options,
     IOptions<ClusterExecutionOptions> execution,
     IJobChunkGate gate,
+    ModelTokenizers tokenizers,
     TimeProvider time,
     ILogger<JobGrain> logger) : Grain, IJobGrain, IRemindable, IDisposable
 {
@@ -99,6 +100,11 @@ internal sealed partial class JobGrain(
     public async Task<JobProgress> SubmitAsync(JobSubmission submission)
     {
         ArgumentNullException.ThrowIfNull(submission);
+        if (submission.Text is not null)
+        {
+            submission = await TokenizeAsync(submission);
+        }
+
         var hash = Hash(submission);
         if (State.State != JobState.Unknown)
         {
@@ -227,6 +233,33 @@ internal sealed partial class JobGrain(
         }
     }
 
+    /// <summary>The submission with its text replaced by the model's token ids (the rest of the job sees ids only).</summary>
+    private async Task<JobSubmission> TokenizeAsync(JobSubmission submission)
+    {
+        if (submission.TokenIds is { Length: > 0 })
+        {
+            throw new ArgumentException($"the submission has both Text and {submission.TokenIds.Length} TokenIds: give one of them", nameof(submission));
+        }
+
+        if (submission.Text!.Length == 0)
+        {
+            throw new ArgumentException("the document is empty: Text has no characters", nameof(submission));
+        }
+
+        var model = await ValidateAgainstRegistryAsync(submission with { Text = null });
+        int[] ids;
+        try
+        {
+            ids = tokenizers.For(model.Directory).Encode(submission.Text);
+        }
+        catch (Exception e) when (e is IOException or ModelFormatException or NotSupportedException)
+        {
+            throw new ArgumentException($"model '{model.ModelId}' cannot tokenize text: its tokenizer in '{model.Directory}' did not load ({e.Message})", nameof(submission));
+        }
+
+        return submission with { TokenIds = ids, Text = null };
+    }
+
     /// <summary>Bad input the coordinator can tell: an unknown model, a pattern config that is malformed or does not fit it.</summary>
     private async Task<RegisteredModel> ValidateAgainstRegistryAsync(JobSubmission submission)
     {
@@ -320,7 +353,8 @@ internal sealed partial class JobGrain(
                         new JobTimings(queued.TotalMilliseconds, run, submission.TokenIds.Length / (run / 1000.0), attempt.StageMilliseconds),
                         plan.Stages,
                         attempt.Density,
-                        submission.MaxNewTokens > 0 ? attempt.Generated : null);
+                        submission.MaxNewTokens > 0 ? attempt.Generated : null,
+                        submission.MaxNewTokens > 0 ? tokenizers.TryDecode(plan.ModelDirectory, attempt.Generated!) : null);
                     outcome = JobState.Completed;
                     break;
                 }

@@ -184,6 +184,24 @@ public sealed class DeviceFetchTests
         Assert.Equal(1, pair.Store.Count);
     }
 
+    /// <summary>A device fetch of a ticket the producer does not hold fails as the byte fetch does: not retryable, importer never called.</summary>
+    [Fact]
+    public async Task Device_fetch_of_an_unknown_ticket_fails_without_retry()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pair = new DataPlanePair();
+        var (ticket, _, _) = await PublishAsync(pair, seed: 21, ct);
+        var unknown = ticket with { TransferId = Guid.NewGuid() };
+        var imports = 0;
+
+        var error = await Assert.ThrowsAsync<TransferFailedException>(() => pair.Fetcher.FetchAsync(unknown, d => { imports++; return Import(d); }, ct));
+
+        Assert.False(error.IsRetryable);
+        Assert.Contains("does not hold this ticket", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, imports);
+        Assert.Equal(1, pair.Store.Count);
+    }
+
     /// <summary>Exports of payloads nobody fetched are disposed with the store.</summary>
     [Fact]
     public async Task Unfetched_exports_are_disposed_with_the_store()

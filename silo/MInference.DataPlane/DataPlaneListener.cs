@@ -21,6 +21,7 @@ public sealed class DataPlaneListener : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly HashSet<Task> _connections = [];
     private readonly Task _acceptLoop;
+    private readonly string _hostId;
     private int _disposed;
 
     private DataPlaneListener(ParkedPayloadStore store, DataPlaneOptions options, ILogger logger, Socket socket)
@@ -32,6 +33,7 @@ public sealed class DataPlaneListener : IAsyncDisposable
         var bound = (IPEndPoint)socket.LocalEndPoint!;
         var host = string.IsNullOrEmpty(options.AdvertisedHost) ? options.ListenAddress : options.AdvertisedHost;
         Endpoint = DataPlaneEndpoint.Format(host, bound.Port);
+        _hostId = HostIdentity.Of(options);
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
@@ -39,13 +41,28 @@ public sealed class DataPlaneListener : IAsyncDisposable
     public string Endpoint { get; }
 
     /// <summary>Parks a copy of <paramref name="payload"/> (waiting for room) and returns the ticket a receiver redeems.</summary>
-    public async Task<DataPlaneTicket> PublishAsync(PayloadDescriptor descriptor, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    public Task<DataPlaneTicket> PublishAsync(PayloadDescriptor descriptor, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+        => PublishAsync(descriptor, payload, device: null, cancellationToken);
+
+    /// <summary>
+    /// Parks <paramref name="payload"/> and, for receivers on this host that ask for it, <paramref name="device"/>
+    /// (owned by the store from this call on, also when it throws; see <see cref="IDeviceExport"/>).
+    /// </summary>
+    public async Task<DataPlaneTicket> PublishAsync(PayloadDescriptor descriptor, ReadOnlyMemory<byte> payload, IDeviceExport? device, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            device?.Dispose();
+            throw new ObjectDisposedException(nameof(DataPlaneListener));
+        }
+
         var transferId = Guid.NewGuid();
-        await _store.PublishAsync(transferId, descriptor, payload, cancellationToken).ConfigureAwait(false);
+        await _store.PublishAsync(transferId, descriptor, payload, device, cancellationToken).ConfigureAwait(false);
         return new DataPlaneTicket(transferId, Endpoint, descriptor);
     }
+
+    /// <summary>The host identity receivers must present to get a device handle (see <see cref="HostIdentity"/>).</summary>
+    public string HostId => _hostId;
 
     /// <summary>Test hook: picks a fault for each send.</summary>
     internal Func<Guid, TransferFault>? FaultInjector { get; set; }
@@ -139,6 +156,9 @@ public sealed class DataPlaneListener : IAsyncDisposable
                         }
 
                         break;
+                    case WireFormat.OpFetchDevice:
+                        await SendDeviceAsync(reader, writer, transferId, token).ConfigureAwait(false);
+                        break;
                     case WireFormat.OpAcknowledge:
                         var freed = _store.Release(transferId);
                         if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("Transfer {TransferId} acknowledged on {Endpoint}; freed: {Freed}", transferId, Endpoint, freed);
@@ -213,6 +233,64 @@ public sealed class DataPlaneListener : IAsyncDisposable
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Answers a device fetch: the export's descriptor when the payload has one, device IPC is on, the
+    /// versions match and the receiver presented this host's identity; a refusal with the reason otherwise
+    /// (the receiver then fetches the bytes on the same connection).
+    /// </summary>
+    private async Task SendDeviceAsync(PipeReader reader, PipeWriter writer, Guid transferId, CancellationToken cancellationToken)
+    {
+        var read = await reader.ReadAtLeastAsync(2, cancellationToken).ConfigureAwait(false);
+        if (read.Buffer.Length < 2)
+        {
+            throw new IOException("the receiver closed the connection inside a device fetch request");
+        }
+
+        Span<byte> prefix = stackalloc byte[2];
+        read.Buffer.Slice(0, 2).CopyTo(prefix);
+        var version = prefix[0];
+        int hostLength = prefix[1];
+        reader.AdvanceTo(read.Buffer.GetPosition(2));
+        var hostId = "";
+        if (hostLength > 0)
+        {
+            read = await reader.ReadAtLeastAsync(hostLength, cancellationToken).ConfigureAwait(false);
+            if (read.Buffer.Length < hostLength)
+            {
+                throw new IOException("the receiver closed the connection inside a device fetch request");
+            }
+
+            hostId = System.Text.Encoding.ASCII.GetString(read.Buffer.Slice(0, hostLength).ToArray());
+            reader.AdvanceTo(read.Buffer.GetPosition(hostLength));
+        }
+
+        using var lease = _store.TryLease(transferId);
+        var (refusal, reason) = version != WireFormat.DeviceProtocolVersion
+            ? (DeviceRefusal.Version, $"device fetch protocol version {version} is not supported: this listener speaks version {WireFormat.DeviceProtocolVersion}")
+            : !_options.DeviceIpc
+                ? (DeviceRefusal.Off, "device IPC is off on this listener (DataPlane:DeviceIpc)")
+                : !string.Equals(hostId, _hostId, StringComparison.Ordinal)
+                    ? (DeviceRefusal.OtherHost, $"the receiver's host '{hostId}' is not the producer's '{_hostId}'")
+                    : lease is { Device: null }
+                        ? (DeviceRefusal.HostMemoryOnly, "the payload is parked in host memory only")
+                        : (DeviceRefusal.None, "");
+        if (refusal != DeviceRefusal.None)
+        {
+            if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("Device fetch of transfer {TransferId} on {Endpoint} refused: {Reason}", transferId, Endpoint, reason);
+            WireFormat.WriteRefusal(writer, refusal, reason);
+        }
+        else if (lease is null)
+        {
+            WriteStatus(writer, WireFormat.StatusUnknown);
+        }
+        else
+        {
+            WireFormat.WriteDeviceFound(writer, lease.Device!.Descriptor.Span);
+        }
+
+        await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static void WriteStatus(PipeWriter writer, byte status)

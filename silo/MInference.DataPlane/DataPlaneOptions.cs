@@ -39,8 +39,26 @@ public sealed class DataPlaneOptions
     /// </summary>
     public string ActivationDType { get; set; } = ActivationWire.Auto;
 
+    /// <summary>
+    /// Offer and use CUDA IPC between processes of one host (default true): a receiver with a GPU asks for a
+    /// payload that lives on the producer's GPU as a device handle instead of bytes, and falls back to the
+    /// TCP byte pull whenever that fails.
+    /// </summary>
+    public bool DeviceIpc { get; set; } = true;
+
+    /// <summary>
+    /// This process's host identity for the same-host check of <see cref="DeviceIpc"/>; empty (default) means
+    /// <see cref="HostIdentity.Current"/>. Printable ASCII, at most <see cref="HostIdentity.MaxLength"/> characters.
+    /// </summary>
+    public string HostId { get; set; } = "";
+
     public void Validate()
     {
+        if (HostId.Length > HostIdentity.MaxLength || HostId.Any(c => c is < ' ' or > '~'))
+        {
+            throw new ArgumentException($"DataPlane:HostId '{HostId}' must be printable ASCII of at most {HostIdentity.MaxLength} characters", nameof(HostId));
+        }
+
         if (ActivationDType is not (ActivationWire.Auto or ActivationWire.F32 or ActivationWire.BF16))
         {
             throw new ArgumentException(

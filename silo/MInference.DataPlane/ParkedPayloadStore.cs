@@ -84,10 +84,36 @@ public sealed class ParkedPayloadStore : IDisposable
     /// Copies <paramref name="payload"/> into a pooled buffer parked under <paramref name="transferId"/>;
     /// waits for room first. The caller keeps its own buffer.
     /// </summary>
-    public async Task PublishAsync(Guid transferId, PayloadDescriptor descriptor, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    public Task PublishAsync(Guid transferId, PayloadDescriptor descriptor, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+        => PublishAsync(transferId, descriptor, payload, device: null, cancellationToken);
+
+    /// <summary>
+    /// Parks <paramref name="payload"/> as the overload does, together with <paramref name="device"/>, the same
+    /// payload offered as device memory to receivers on this host. The store owns <paramref name="device"/>
+    /// from this call on, also when the call throws, and disposes it when the payload is freed.
+    /// </summary>
+    public async Task PublishAsync(Guid transferId, PayloadDescriptor descriptor, ReadOnlyMemory<byte> payload, IDeviceExport? device, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await PublishCoreAsync(transferId, descriptor, payload, device, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            device?.Dispose();
+            throw;
+        }
+    }
+
+    private async Task PublishCoreAsync(Guid transferId, PayloadDescriptor descriptor, ReadOnlyMemory<byte> payload, IDeviceExport? device, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(descriptor);
         descriptor.Validate();
+        if (device is not null && device.Descriptor.Length is 0 or > IDeviceExport.MaxDescriptorLength)
+        {
+            throw new ArgumentException($"a device descriptor is 1..{IDeviceExport.MaxDescriptorLength} bytes, got {device.Descriptor.Length}", nameof(device));
+        }
+
         if (descriptor.ByteLength != payload.Length)
         {
             throw new ArgumentException($"descriptor says {descriptor.ByteLength} bytes but the payload has {payload.Length}", nameof(payload));
@@ -124,7 +150,7 @@ public sealed class ParkedPayloadStore : IDisposable
             }
 
             var expiresAt = _lifetime == Timeout.InfiniteTimeSpan ? DateTimeOffset.MaxValue : _time.GetUtcNow() + _lifetime;
-            _entries.Add(transferId, new Entry(transferId, descriptor, buffer, crc) { ExpiresAt = expiresAt });
+            _entries.Add(transferId, new Entry(transferId, descriptor, buffer, crc) { ExpiresAt = expiresAt, Device = device });
         }
     }
 
@@ -174,7 +200,7 @@ public sealed class ParkedPayloadStore : IDisposable
         entry.Removed = true;
         if (entry.Leases == 0)
         {
-            ArrayPool<byte>.Shared.Return(entry.Buffer);
+            entry.Free();
         }
 
         _reservedBytes -= entry.Descriptor.ByteLength;
@@ -214,7 +240,7 @@ public sealed class ParkedPayloadStore : IDisposable
                 entry.Removed = true;
                 if (entry.Leases == 0)
                 {
-                    ArrayPool<byte>.Shared.Return(entry.Buffer);
+                    entry.Free();
                 }
 
                 _reservedBytes -= entry.Descriptor.ByteLength;
@@ -288,7 +314,7 @@ public sealed class ParkedPayloadStore : IDisposable
             entry.Leases--;
             if (entry.Removed && entry.Leases == 0)
             {
-                ArrayPool<byte>.Shared.Return(entry.Buffer);
+                entry.Free();
             }
         }
     }
@@ -324,6 +350,16 @@ public sealed class ParkedPayloadStore : IDisposable
         public bool Removed { get; set; }
 
         public DateTimeOffset ExpiresAt { get; init; }
+
+        /// <summary>The same payload as device memory for receivers on this host, when the producer offered it.</summary>
+        public IDeviceExport? Device { get; init; }
+
+        /// <summary>Gives the buffer back and frees the device export (once nothing is sending either).</summary>
+        public void Free()
+        {
+            ArrayPool<byte>.Shared.Return(Buffer);
+            Device?.Dispose();
+        }
     }
 
     /// <summary>Keeps one parked buffer alive while it is being sent.</summary>
@@ -346,6 +382,9 @@ public sealed class ParkedPayloadStore : IDisposable
         public uint Crc => _entry.Crc;
 
         public ReadOnlyMemory<byte> Payload => _entry.Buffer.AsMemory(0, checked((int)_entry.Descriptor.ByteLength));
+
+        /// <summary>The payload as device memory, when the producer offered it.</summary>
+        public IDeviceExport? Device => _entry.Device;
 
         public void Dispose()
         {

@@ -8,6 +8,12 @@ namespace MInference.DataPlane;
 /// The data plane's frames, little-endian. Request: op (1 byte) + transfer id (16). Fetch reply: status (1);
 /// when found: transfer id (16), byte length (8), rows (8), columns (4), CRC-32 of the payload (4), dtype
 /// length (1), dtype ASCII, then the payload. Acknowledge reply: status (1).
+/// Device fetch (CUDA IPC between processes of one host): the request adds device protocol version (1),
+/// host identity length (1) and the receiver's host identity (ASCII); the reply is status (1), then when
+/// found the descriptor length (2) and the descriptor, when refused a <see cref="DeviceRefusal"/> (1), a
+/// reason length (1) and the reason (ASCII). Later versions keep the version byte and the host identity
+/// first, so every listener can read and refuse them. A listener older than the device fetch closes the connection on its op; one of another
+/// version refuses, naming both versions.
 /// </summary>
 internal static class WireFormat
 {
@@ -16,9 +22,49 @@ internal static class WireFormat
 
     public const byte OpFetch = 1;
     public const byte OpAcknowledge = 2;
+    public const byte OpFetchDevice = 3;
+
+    /// <summary>Version of the device-fetch request and reply; a listener refuses any other.</summary>
+    public const byte DeviceProtocolVersion = 1;
 
     public const byte StatusFound = 0;
     public const byte StatusUnknown = 1;
+
+    /// <summary>Device fetch only: the listener will not hand out a device handle (the reason follows); fetch bytes instead.</summary>
+    public const byte StatusRefused = 2;
+
+    public const int MaxReasonLength = byte.MaxValue;
+
+    public static void WriteDeviceRequest(IBufferWriter<byte> writer, Guid transferId, byte version, string hostId)
+    {
+        var length = Encoding.ASCII.GetByteCount(hostId);
+        WriteRequest(writer, OpFetchDevice, transferId);
+        var span = writer.GetSpan(2 + length);
+        span[0] = version;
+        span[1] = checked((byte)length);
+        Encoding.ASCII.GetBytes(hostId, span.Slice(2, length));
+        writer.Advance(2 + length);
+    }
+
+    public static void WriteDeviceFound(IBufferWriter<byte> writer, ReadOnlySpan<byte> descriptor)
+    {
+        var span = writer.GetSpan(3 + descriptor.Length);
+        span[0] = StatusFound;
+        BinaryPrimitives.WriteUInt16LittleEndian(span.Slice(1, 2), checked((ushort)descriptor.Length));
+        descriptor.CopyTo(span[3..]);
+        writer.Advance(3 + descriptor.Length);
+    }
+
+    public static void WriteRefusal(IBufferWriter<byte> writer, DeviceRefusal refusal, string reason)
+    {
+        var ascii = new string([.. reason.Take(MaxReasonLength).Select(c => c is >= ' ' and <= '~' ? c : '?')]);
+        var span = writer.GetSpan(3 + ascii.Length);
+        span[0] = StatusRefused;
+        span[1] = (byte)refusal;
+        span[2] = (byte)ascii.Length;
+        Encoding.ASCII.GetBytes(ascii, span.Slice(3, ascii.Length));
+        writer.Advance(3 + ascii.Length);
+    }
 
     public static void WriteRequest(IBufferWriter<byte> writer, byte op, Guid transferId)
     {

@@ -3,7 +3,7 @@ namespace MInference.DataPlane.Tests;
 /// <summary>A producer (store + loopback listener on an ephemeral port) and a receiver, disposed together.</summary>
 internal sealed class DataPlanePair : IAsyncDisposable
 {
-    public DataPlanePair(long maxBytes = 256L << 20, int maxTickets = 8, TimeProvider? time = null)
+    public DataPlanePair(long maxBytes = 256L << 20, int maxTickets = 8, TimeProvider? time = null, bool deviceIpc = true)
     {
         Options = new DataPlaneOptions
         {
@@ -13,6 +13,7 @@ internal sealed class DataPlanePair : IAsyncDisposable
             MaxParkedTickets = maxTickets,
             ChunkBytes = 64 << 10,
             TransferTimeout = TimeSpan.FromSeconds(60),
+            DeviceIpc = deviceIpc,
         };
         Store = ParkedPayloadStore.Create(Options, time);
         Listener = DataPlaneListener.Start(Store, Options);

@@ -35,6 +35,44 @@ public sealed class TransferHandOffTests(CudaFixture fixture)
     public void Host_staged_hand_off_copies_exactly_and_frees_the_source()
         => AssertExactHandOff(forceHostStaging: true, HandOffRoute.HostStaged);
 
+    /// <summary>
+    /// Successive host-staged hand-offs of different sizes reuse one pooled pinned buffer (one allocation,
+    /// then reuses) and each arrives bit-exact: a reused buffer never leaks the previous chunk's bytes.
+    /// </summary>
+    [Fact]
+    public void Host_staged_hand_offs_reuse_a_pooled_buffer_and_stay_exact()
+    {
+        var target = fixture.Backend;
+        using var producer = CudaBackend.Create(target.Context.Device.Ordinal);
+        using var handOff = new DeviceHandOff(target) { ForceHostStaging = true };
+        var seed = FreshSeed();
+        var random = new Random(seed);
+        const int Columns = 128;
+        long[] rows = [700, 512, 701, 3];
+        foreach (var count in rows)
+        {
+            var values = RoundToBFloat16(RandomValues(random, count * Columns, scale: 5f));
+            var source = (CudaTensor)producer.Upload(values, count, Columns);
+            using var destination = (CudaTensor)target.Allocate(count, Columns);
+            target.Poison(destination);
+
+            handOff.CopyInto(producer, source, destination);
+            var actual = Download(target, destination);
+            handOff.Flush();
+
+            for (var i = 0; i < values.Length; i++)
+            {
+                if (BitConverter.SingleToUInt32Bits(values[i]) != BitConverter.SingleToUInt32Bits(actual[i]))
+                {
+                    Assert.Fail($"seed {seed}: {count} rows, element {i} is {actual[i]}, expected {values[i]}");
+                }
+            }
+        }
+
+        Assert.Equal(1, handOff.StagingAllocations);
+        Assert.Equal(rows.Length - 1, handOff.StagingReuses);
+    }
+
     /// <summary>Between two GPUs the hand-off takes the peer route when the driver allows it and arrives bit-exact.</summary>
     [Fact]
     public void Peer_hand_off_between_two_devices_copies_exactly()

@@ -71,7 +71,11 @@ public sealed class TransferIpcTests(CudaFixture fixture)
     }
 
     /// <summary>Re-launches this test executable running only <see cref="TransferIpcChild"/>; returns its exit code and output.</summary>
-    private static async Task<(int ExitCode, string Log)> RunChildAsync(string request, CancellationToken cancellationToken)
+    private static Task<(int ExitCode, string Log)> RunChildAsync(string request, CancellationToken cancellationToken)
+        => RunChildAsync($"{typeof(TransferIpcChild).FullName}.{nameof(TransferIpcChild.Copies_out_the_parents_export)}", RequestVariable, request, cancellationToken);
+
+    /// <summary>Re-launches this test executable running only the test <paramref name="method"/> (full name), with <paramref name="variable"/> naming the request file.</summary>
+    internal static async Task<(int ExitCode, string Log)> RunChildAsync(string method, string variable, string request, CancellationToken cancellationToken)
     {
         var host = Environment.ProcessPath ?? throw new InvalidOperationException("no process path to re-launch the tests from");
         var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -81,9 +85,9 @@ public sealed class TransferIpcTests(CudaFixture fixture)
         }
 
         start.ArgumentList.Add("-method");
-        start.ArgumentList.Add($"{typeof(TransferIpcChild).FullName}.{nameof(TransferIpcChild.Copies_out_the_parents_export)}");
+        start.ArgumentList.Add(method);
         start.ArgumentList.Add("-noColor");
-        start.Environment[RequestVariable] = request;
+        start.Environment[variable] = request;
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {host}");
         var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
         var errors = process.StandardError.ReadToEndAsync(cancellationToken);

@@ -10,7 +10,8 @@ namespace MInference.Kernels.Cuda.Transfer;
 /// when the producer's stream has written the tensor, and the target's compute stream waits for it only
 /// when it reaches the next op, so the copy overlaps whatever both streams already have queued and the
 /// host never blocks. Peer access is enabled once per device pair where the driver allows it; without it
-/// the copy is staged through pinned host memory. Source tensors are freed once their copy finished
+/// the copy is staged through pinned host memory, in buffers kept in a small pool (pinning is slower than
+/// the copy). Source tensors are freed, and staging buffers go back to the pool, once their copy finished
 /// (checked without blocking on each hand-off and on dispose).
 /// </summary>
 public sealed class DeviceHandOff : IDisposable
@@ -22,6 +23,7 @@ public sealed class DeviceHandOff : IDisposable
     private readonly Queue<InFlight> _inFlight = new();
     private readonly Dictionary<nint, HandOffRoute> _routes = [];
     private readonly long[] _transfers = new long[Enum.GetValues<HandOffRoute>().Length];
+    private readonly StagingBufferPool<PinnedHostBuffer> _staging;
     private long _copiedBytes;
     private bool _disposed;
 
@@ -31,6 +33,7 @@ public sealed class DeviceHandOff : IDisposable
         _target = target;
         // Its own reference on the target's primary context, so the copy stream outlives the backend's dispose order.
         _context = new CudaContext(target.Context.Device.Ordinal);
+        _staging = new StagingBufferPool<PinnedHostBuffer>(bytes => new PinnedHostBuffer(_context, bytes), buffer => buffer.Bytes, MaxIdleStagingBuffers, MaxIdleStagingBytes);
         try
         {
             _copyStream = new CudaStream(_context);
@@ -42,11 +45,23 @@ public sealed class DeviceHandOff : IDisposable
         }
     }
 
+    /// <summary>Idle pinned staging buffers kept for the next host-staged hand-off: a pipeline keeps a few chunks in flight.</summary>
+    public const int MaxIdleStagingBuffers = 4;
+
+    /// <summary>Pinned host memory kept idle at most (pinned pages cannot be swapped, so the pool stays small).</summary>
+    public const long MaxIdleStagingBytes = 1L << 30;
+
     /// <summary>The backend tensors are handed to.</summary>
     public CudaBackend Target => _target;
 
     /// <summary>Test hook: take <see cref="HandOffRoute.HostStaged"/> from every other backend, as if neither the device nor a peer could be reached.</summary>
     internal bool ForceHostStaging { get; set; }
+
+    /// <summary>Pinned staging buffers allocated so far (host-staged hand-offs that found no idle buffer to reuse).</summary>
+    public long StagingAllocations => _staging.Allocations;
+
+    /// <summary>Host-staged hand-offs that reused a pooled staging buffer.</summary>
+    public long StagingReuses => _staging.Reuses;
 
     /// <summary>Bytes copied on the device so far (ownership hand-offs copy none).</summary>
     public long CopiedBytes => Interlocked.Read(ref _copiedBytes);
@@ -152,7 +167,7 @@ public sealed class DeviceHandOff : IDisposable
                 if (route == HandOffRoute.HostStaged)
                 {
                     // The download runs on the producer's stream (so after the producing op); the upload waits for it.
-                    staging = new PinnedHostBuffer(_context, Math.Max(bytes, 1));
+                    staging = _staging.Rent(Math.Max(bytes, 1));
                     source.Context.MakeCurrent();
                     unsafe
                     {
@@ -193,11 +208,15 @@ public sealed class DeviceHandOff : IDisposable
                 source.Stream.Synchronize();
                 ready.Dispose();
                 done.Dispose();
-                staging?.Dispose();
+                if (staging is not null)
+                {
+                    _staging.Return(staging);
+                }
+
                 throw;
             }
 
-            _inFlight.Enqueue(new InFlight(done, ready, tensor, staging));
+            _inFlight.Enqueue(new InFlight(done, ready, tensor, staging, _staging));
             Interlocked.Add(ref _copiedBytes, bytes);
             Interlocked.Increment(ref _transfers[(int)route]);
         }
@@ -234,6 +253,7 @@ public sealed class DeviceHandOff : IDisposable
                     copy.Dispose();
                 }
 
+                _staging.Dispose();
                 _copyStream.Dispose();
                 _context.Dispose();
             }
@@ -277,12 +297,16 @@ public sealed class DeviceHandOff : IDisposable
             : throw new ArgumentException($"hand-off moves bf16 tensors of a CUDA backend, got {tensor}", nameof(tensor));
     }
 
-    private sealed record InFlight(TransferEvent Done, TransferEvent Ready, CudaTensor Source, PinnedHostBuffer? Staging) : IDisposable
+    private sealed record InFlight(TransferEvent Done, TransferEvent Ready, CudaTensor Source, PinnedHostBuffer? Staging, StagingBufferPool<PinnedHostBuffer> Pool) : IDisposable
     {
         public void Dispose()
         {
             Source.Dispose();
-            Staging?.Dispose();
+            if (Staging is not null)
+            {
+                Pool.Return(Staging);
+            }
+
             Ready.Dispose();
             Done.Dispose();
         }

@@ -6,6 +6,9 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MInference.DataPlane;
 using MInference.Kernels.Backends;
+using MInference.Kernels.Cuda;
+using MInference.Kernels.Cuda.Interop;
+using MInference.Kernels.Cuda.Transfer;
 using MInference.Shared.Contracts;
 using MInference.Shared.Models;
 using MInference.Silo.Diagnostics;
@@ -30,6 +33,9 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
     private readonly string _siloName;
     private readonly int _attempts;
     private readonly string _activationDType;
+    private readonly bool _deviceIpc;
+    private int _exportFailureLogged;
+    private long _deviceFetches;
     private readonly ILogger<SiloDataPlane> _logger;
     private readonly ConcurrentDictionary<Guid, string> _jobOfTransfer = new();
     private long _fetched;
@@ -56,6 +62,7 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
         _attempts = execution.Value.TransferAttempts;
         options.Value.Validate();
         _activationDType = options.Value.ActivationDType;
+        _deviceIpc = options.Value.DeviceIpc;
         _logger = loggers.CreateLogger<SiloDataPlane>();
         _store = ParkedPayloadStore.Create(options.Value);
         try
@@ -84,6 +91,9 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
     /// <summary>Bytes fetched from other silos since start.</summary>
     public long FetchedBytes => Interlocked.Read(ref _fetchedBytes);
 
+    /// <summary>Fetches from other silos that came device to device (CUDA IPC on this host) since start.</summary>
+    public long DeviceFetches => Interlocked.Read(ref _deviceFetches);
+
     /// <summary>Fetches tried again after a retryable failure since start.</summary>
     public long RetriedFetches => Interlocked.Read(ref _retries);
 
@@ -105,13 +115,67 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
     /// <see cref="DataPlaneOptions.ActivationDType"/> picks for this producer; waits while the store's window
     /// of tickets or bytes is full) and returns the ticket that stage redeems.
     /// </summary>
-    public async Task<ActivationTicket> PublishAsync(
+    public Task<ActivationTicket> PublishAsync(
         string jobId, int chunkIndex, long rows, int columns, ReadOnlyMemory<byte> f32Bytes, bool producerComputesInBFloat16, CancellationToken cancellationToken)
+        => PublishAsync(jobId, chunkIndex, rows, columns, f32Bytes, producerComputesInBFloat16, device: null, cancellationToken);
+
+    /// <summary>
+    /// Parks activations as the overload does, together with <paramref name="device"/> (from
+    /// <see cref="TryExport"/>): receivers with a GPU on this host copy them device to device from there
+    /// instead of pulling the bytes. The data plane owns <paramref name="device"/> from this call on.
+    /// </summary>
+    public async Task<ActivationTicket> PublishAsync(
+        string jobId, int chunkIndex, long rows, int columns, ReadOnlyMemory<byte> f32Bytes, bool producerComputesInBFloat16, IDeviceExport? device, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await PublishCoreAsync(jobId, chunkIndex, rows, columns, f32Bytes, producerComputesInBFloat16, device, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Exports are idempotent to dispose: the store may have freed it already.
+            device?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A CUDA IPC export of <paramref name="tensor"/> (a device copy the producer's stream writes; the caller
+    /// keeps the tensor) for <see cref="PublishAsync(string, int, long, int, ReadOnlyMemory{byte}, bool, IDeviceExport, CancellationToken)"/>;
+    /// null when device IPC is off, the backend is not CUDA or the tensor not bf16, or the export failed
+    /// (logged once: the bytes still go out).
+    /// </summary>
+    public IDeviceExport? TryExport(IComputeBackend backend, IDeviceTensor tensor)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(tensor);
+        if (!_deviceIpc || backend is not CudaBackend cuda || tensor.DType != TensorDType.BFloat16)
+        {
+            return null;
+        }
+
+        try
+        {
+            return new CudaDeviceExport(CudaIpcExport.Create(cuda, tensor));
+        }
+        catch (Exception e) when (e is CudaException or InvalidOperationException or ArgumentException)
+        {
+            if (Interlocked.Exchange(ref _exportFailureLogged, 1) == 0)
+            {
+                LogExportFailed(_siloName, e.Message);
+            }
+
+            return null;
+        }
+    }
+
+    private async Task<ActivationTicket> PublishCoreAsync(
+        string jobId, int chunkIndex, long rows, int columns, ReadOnlyMemory<byte> f32Bytes, bool producerComputesInBFloat16, IDeviceExport? device, CancellationToken cancellationToken)
     {
         var dtype = ActivationWire.Resolve(_activationDType, producerComputesInBFloat16);
         if (dtype == ActivationWire.F32)
         {
-            return await ParkAsync(jobId, chunkIndex, rows, columns, dtype, f32Bytes, cancellationToken).ConfigureAwait(false);
+            return await ParkAsync(jobId, chunkIndex, rows, columns, dtype, f32Bytes, device, cancellationToken).ConfigureAwait(false);
         }
 
         var values = MemoryMarshal.Cast<byte, float>(f32Bytes.Span).Length;
@@ -120,7 +184,7 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
         try
         {
             ActivationWire.Encode(MemoryMarshal.Cast<byte, float>(f32Bytes.Span), dtype, encoded);
-            return await ParkAsync(jobId, chunkIndex, rows, columns, dtype, encoded.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            return await ParkAsync(jobId, chunkIndex, rows, columns, dtype, encoded.AsMemory(0, length), device, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -154,10 +218,10 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
         return backend.Upload(values, ticket.Rows, ticket.Columns);
     }
 
-    private async Task<ActivationTicket> ParkAsync(string jobId, int chunkIndex, long rows, int columns, string dtype, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    private async Task<ActivationTicket> ParkAsync(string jobId, int chunkIndex, long rows, int columns, string dtype, ReadOnlyMemory<byte> bytes, IDeviceExport? device, CancellationToken cancellationToken)
     {
         var descriptor = new PayloadDescriptor(dtype, rows, columns, bytes.Length);
-        var ticket = await _listener.PublishAsync(descriptor, bytes, cancellationToken).ConfigureAwait(false);
+        var ticket = await _listener.PublishAsync(descriptor, bytes, device, cancellationToken).ConfigureAwait(false);
         _jobOfTransfer[ticket.TransferId] = jobId;
         return new ActivationTicket(ticket.TransferId, jobId, chunkIndex, rows, columns, dtype, bytes.Length, _siloName, ticket.Endpoint);
     }
@@ -167,7 +231,58 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
     /// <see cref="ClusterExecutionOptions.TransferAttempts"/> times; then throws the silo's serializable
     /// <see cref="TransferFailedException"/> so the job re-plans. The caller disposes the payload.
     /// </summary>
-    public async Task<ReceivedPayload> FetchAsync(ActivationTicket ticket, CancellationToken cancellationToken)
+    public Task<ReceivedPayload> FetchAsync(ActivationTicket ticket, CancellationToken cancellationToken)
+        => WithRetriesAsync(ticket, (request, ct) => _fetcher.FetchAsync(request, ct), cancellationToken);
+
+    /// <summary>
+    /// Pulls a ticket's activation for <paramref name="target"/>: when that is a CUDA backend and the producer
+    /// parked a device export on this host, copied device to device through CUDA IPC (the copy runs while
+    /// holding <paramref name="deviceGate"/>, the gate the target's compute holds, since backends are not
+    /// thread-safe); otherwise, or when that path is refused or fails, as bytes over TCP (retried as
+    /// <see cref="FetchAsync(ActivationTicket, CancellationToken)"/> is). The caller disposes the result.
+    /// </summary>
+    public async Task<RemoteActivation> FetchAsync(ActivationTicket ticket, IComputeBackend target, SemaphoreSlim? deviceGate, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        if (!_deviceIpc || target is not CudaBackend cuda)
+        {
+            return new RemoteActivation(null, await FetchAsync(ticket, cancellationToken).ConfigureAwait(false));
+        }
+
+        var delivery = await WithRetriesAsync(
+            ticket,
+            (request, ct) => _fetcher.FetchAsync(request, descriptor => ImportDevice(ticket, cuda, descriptor, deviceGate, ct), ct),
+            cancellationToken).ConfigureAwait(false);
+        if (delivery.Device is not null)
+        {
+            Interlocked.Increment(ref _deviceFetches);
+        }
+
+        return new RemoteActivation(delivery.Device, delivery.Bytes);
+    }
+
+    /// <summary>Opens the producer's export and copies it onto <paramref name="target"/>; any throw sends the fetch on to the bytes.</summary>
+    private static IDeviceTensor ImportDevice(ActivationTicket ticket, CudaBackend target, ReadOnlyMemory<byte> encoded, SemaphoreSlim? deviceGate, CancellationToken cancellationToken)
+    {
+        var descriptor = CudaIpcDescriptor.Decode(encoded.Span);
+        if (descriptor.Rows != ticket.Rows || descriptor.Columns != ticket.Columns)
+        {
+            throw new InvalidDataException(
+                $"the device export of ticket {ticket.TransferId} holds [{descriptor.Rows}, {descriptor.Columns}] but the ticket says [{ticket.Rows}, {ticket.Columns}]");
+        }
+
+        deviceGate?.Wait(cancellationToken);
+        try
+        {
+            return CudaIpcImport.CopyOut(target, descriptor);
+        }
+        finally
+        {
+            deviceGate?.Release();
+        }
+    }
+
+    private async Task<T> WithRetriesAsync<T>(ActivationTicket ticket, Func<DataPlaneTicket, CancellationToken, Task<T>> fetch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(ticket);
         if (ticket.SourceEndpoint is null)
@@ -193,13 +308,13 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
             var watch = Stopwatch.StartNew();
             try
             {
-                var payload = await _fetcher.FetchAsync(request, cancellationToken).ConfigureAwait(false);
+                var fetched = await fetch(request, cancellationToken).ConfigureAwait(false);
                 var seconds = Math.Max(watch.Elapsed.TotalSeconds, 1e-9);
                 Interlocked.Increment(ref _fetched);
                 Interlocked.Add(ref _fetchedBytes, ticket.ByteLength);
                 MInferenceMetrics.TransferBytes.Add(ticket.ByteLength);
                 MInferenceMetrics.TransferRate.Record(ticket.ByteLength / 1e6 / seconds);
-                return payload;
+                return fetched;
             }
             catch (DataPlaneTransferFailedException e) when (e.IsRetryable && attempt < _attempts)
             {
@@ -246,4 +361,7 @@ public sealed partial class SiloDataPlane : IAsyncDisposable
 
     [LoggerMessage(EventId = 4102, Level = LogLevel.Error, Message = "Job {JobId} chunk {Chunk}: fetch failed after {Attempts} tries: {Problem}")]
     private partial void LogFetchFailed(string jobId, int chunk, int attempts, string problem);
+
+    [LoggerMessage(EventId = 4103, Level = LogLevel.Warning, Message = "Silo {Silo} cannot export activations through CUDA IPC (logged once; receivers pull the bytes): {Problem}")]
+    private partial void LogExportFailed(string silo, string problem);
 }

@@ -21,7 +21,8 @@ namespace MInference.Silo.Devices;
 /// and each job's KV cache. Admits a bounded number of chunks (callers beyond it wait for room), pulls a
 /// chunk's input from another silo before taking the device, and runs chunks one at a time off the
 /// Orleans scheduler. Hidden states for a stage on this silo stay in process; for another silo they are
-/// copied to host memory and parked in the TCP data plane.
+/// copied to host memory and parked in the TCP data plane, and from a GPU also exported through CUDA IPC
+/// so a GPU stage in another process of this host copies them device to device.
 /// </summary>
 public sealed partial class DeviceWorker : IDisposable
 {
@@ -68,9 +69,10 @@ public sealed partial class DeviceWorker : IDisposable
         activity?.SetTag("minference.job", request.JobId);
         activity?.SetTag("minference.chunk", request.ChunkIndex);
         activity?.SetTag("minference.stage", _stageTag.Value);
-        var (result, handOff, rows, columns) = await AdmitAndRunAsync(request, cancellationToken).ConfigureAwait(false);
+        var (result, handOff, rows, columns, export) = await AdmitAndRunAsync(request, cancellationToken).ConfigureAwait(false);
         if (handOff is null)
         {
+            export?.Dispose();
             return result;
         }
 
@@ -81,7 +83,7 @@ public sealed partial class DeviceWorker : IDisposable
         {
             var length = checked((int)(rows * columns * sizeof(float)));
             var ticket = await _dataPlane.PublishAsync(
-                request.JobId, request.ChunkIndex, rows, columns, handOff.AsMemory(0, length), Backend.ActivationDType == TensorDType.BFloat16, cancellationToken).ConfigureAwait(false);
+                request.JobId, request.ChunkIndex, rows, columns, handOff.AsMemory(0, length), Backend.ActivationDType == TensorDType.BFloat16, export, cancellationToken).ConfigureAwait(false);
             return result with { Output = ticket };
         }
         finally
@@ -91,16 +93,17 @@ public sealed partial class DeviceWorker : IDisposable
     }
 
     /// <summary>Holds one of the stage's queue slots while the chunk's input is pulled and the chunk runs on the device.</summary>
-    private async Task<(StageChunkResult Result, byte[]? HandOff, long Rows, int Columns)> AdmitAndRunAsync(StageChunkRequest request, CancellationToken cancellationToken)
+    private async Task<(StageChunkResult Result, byte[]? HandOff, long Rows, int Columns, IDeviceExport? Export)> AdmitAndRunAsync(StageChunkRequest request, CancellationToken cancellationToken)
     {
         await _admission.WaitAsync(cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _queued);
         MInferenceMetrics.QueueDepth.Add(1, _stageTag);
         try
         {
-            // A remote input is pulled before taking the device, so the transfer overlaps another chunk's compute.
+            // A remote input is pulled before taking the device, so the transfer overlaps another chunk's compute
+            // (a CUDA IPC copy takes the device gate for just its own copy).
             using var remote = request.Input is { SourceEndpoint: not null } input && !IsLocal(input)
-                ? await _dataPlane.FetchAsync(input, cancellationToken).ConfigureAwait(false)
+                ? await _dataPlane.FetchAsync(input, Backend, _computeGate, cancellationToken).ConfigureAwait(false)
                 : null;
             await _computeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
@@ -236,7 +239,7 @@ public sealed partial class DeviceWorker : IDisposable
 
     private bool IsLocal(ActivationTicket ticket) => string.Equals(ticket.SourceSilo, _channel.SiloName, StringComparison.Ordinal);
 
-    private (StageChunkResult Result, byte[]? HandOff, long Rows, int Columns) RunChunk(StageChunkRequest request, ReceivedPayload? remote, CancellationToken cancellationToken)
+    private (StageChunkResult Result, byte[]? HandOff, long Rows, int Columns, IDeviceExport? Export) RunChunk(StageChunkRequest request, RemoteActivation? remote, CancellationToken cancellationToken)
     {
         var watch = Stopwatch.StartNew();
         var slot = AcquireSlot(request, cancellationToken);
@@ -254,7 +257,7 @@ public sealed partial class DeviceWorker : IDisposable
                 var ticket = request.Input
                     ?? throw new ArgumentException($"chunk {request.ChunkIndex} of job '{request.JobId}' carries neither token ids nor an activation ticket", nameof(request));
                 var hidden = remote is not null
-                    ? SiloDataPlane.Upload(ticket, remote, Backend)
+                    ? remote.TakeTensor(ticket, Backend)
                     : _channel.Take(ticket, Backend);
                 tokens = hidden.Rows;
                 try
@@ -274,14 +277,14 @@ public sealed partial class DeviceWorker : IDisposable
             {
                 using (result)
                 {
-                    return (new StageChunkResult(null, result.Logits, watch.Elapsed.TotalMilliseconds, density), null, 0, 0);
+                    return (new StageChunkResult(null, result.Logits, watch.Elapsed.TotalMilliseconds, density), null, 0, 0, null);
                 }
             }
 
             if (request.ConsumerSilo is null || string.Equals(request.ConsumerSilo, _channel.SiloName, StringComparison.Ordinal))
             {
                 var output = _channel.Publish(request.JobId, request.ChunkIndex, result.HiddenStates, Backend);
-                return (new StageChunkResult(output, null, watch.Elapsed.TotalMilliseconds, density), null, 0, 0);
+                return (new StageChunkResult(output, null, watch.Elapsed.TotalMilliseconds, density), null, 0, 0, null);
             }
 
             // Another silo consumes it: copy to host memory on the device's turn; parking happens after.
@@ -291,17 +294,21 @@ public sealed partial class DeviceWorker : IDisposable
                 var columns = result.HiddenStates.Columns;
                 var length = checked((int)(rows * columns * sizeof(float)));
                 var bytes = ArrayPool<byte>.Shared.Rent(length);
+                IDeviceExport? export = null;
                 try
                 {
+                    // The export's device copy is queued first; the download below waits for the stream anyway.
+                    export = _dataPlane.TryExport(Backend, result.HiddenStates);
                     Backend.Download(result.HiddenStates, MemoryMarshal.Cast<byte, float>(bytes.AsSpan(0, length)));
                 }
                 catch
                 {
+                    export?.Dispose();
                     ArrayPool<byte>.Shared.Return(bytes);
                     throw;
                 }
 
-                return (new StageChunkResult(null, null, watch.Elapsed.TotalMilliseconds, density), bytes, rows, columns);
+                return (new StageChunkResult(null, null, watch.Elapsed.TotalMilliseconds, density), bytes, rows, columns, export);
             }
         }
         finally

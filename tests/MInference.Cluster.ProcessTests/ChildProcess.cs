@@ -15,6 +15,7 @@ internal sealed class ChildProcess : IAsyncDisposable
     private readonly ConcurrentQueue<string> _lines = new();
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _readyMarker;
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _awaitedLines = new(StringComparer.Ordinal);
 
     private ChildProcess(string name, ProcessStartInfo start, string readyMarker)
     {
@@ -69,6 +70,29 @@ internal sealed class ChildProcess : IAsyncDisposable
         catch (TimeoutException)
         {
             throw new TimeoutException($"{Name} did not log '{_readyMarker}' within {timeout}; its output:\n{Output}");
+        }
+    }
+
+    /// <summary>
+    /// Waits until a line containing <paramref name="marker"/> has been logged (already or later), e.g. a
+    /// web server's "Now listening on", which comes after the silo's own ready marker.
+    /// </summary>
+    public async Task WaitForLineAsync(string marker, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var seen = _awaitedLines.GetOrAdd(marker, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        // Lines logged before the wait started count too.
+        if (_lines.Any(l => l.Contains(marker, StringComparison.Ordinal)))
+        {
+            seen.TrySetResult();
+        }
+
+        try
+        {
+            await seen.Task.WaitAsync(timeout, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"{Name} did not log '{marker}' within {timeout}; its output:\n{Output}");
         }
     }
 
@@ -134,6 +158,14 @@ internal sealed class ChildProcess : IAsyncDisposable
         if (line.Contains(_readyMarker, StringComparison.Ordinal))
         {
             _ready.TrySetResult();
+        }
+
+        foreach (var (marker, seen) in _awaitedLines)
+        {
+            if (line.Contains(marker, StringComparison.Ordinal))
+            {
+                seen.TrySetResult();
+            }
         }
     }
 }

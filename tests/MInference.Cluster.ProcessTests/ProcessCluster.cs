@@ -72,6 +72,9 @@ internal sealed class ProcessCluster : IAsyncDisposable
         await Task.WhenAll(started.Select(p => p.WaitReadyAsync(StartTimeout, cancellationToken)));
     }
 
+    /// <summary>The running process of silo <paramref name="name"/>.</summary>
+    public ChildProcess Running(string name) => _running[name];
+
     /// <summary>Kills a silo process outright (no drain, no goodbye to the cluster).</summary>
     public async Task KillSiloAsync(string name)
     {

@@ -27,6 +27,8 @@ public sealed class RedisClusterRestartTests
         await Task.WhenAll(
             cluster.StartSilosAsync(["--MInference:DashboardEnabled=true", string.Create(CultureInfo.InvariantCulture, $"--MInference:DashboardPort={dashboardPort}")], ct, "silo0"),
             cluster.StartSilosAsync(ct, "silo1"));
+        // The silo logs its ready marker before the web host (the dashboard) starts listening.
+        await cluster.Running("silo0").WaitForLineAsync("Now listening on", TimeSpan.FromMinutes(1), ct);
         using var http = new HttpClient();
         using var dashboard = await http.GetAsync(new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{dashboardPort}/")), ct);
         var dashboardPage = await dashboard.Content.ReadAsStringAsync(ct);

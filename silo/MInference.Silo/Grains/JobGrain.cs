@@ -179,15 +179,52 @@ internal sealed partial class JobGrain(
 
     public void Dispose() => _cancel?.Dispose();
 
-    public Task<JobProgress> CancelAsync()
+    public async Task<JobProgress> CancelAsync()
     {
         if (!IsFinal && _cancel is { IsCancellationRequested: false })
         {
             LogCancelRequested(JobId);
             _cancel.Cancel();
         }
+        else if (IsFinal && State.KvRetained)
+        {
+            // Cancelling a completed job cannot undo it; what it still holds is its kept KV.
+            return await ReleaseKvAsync();
+        }
 
-        return Task.FromResult(Progress());
+        return Progress();
+    }
+
+    public async Task<JobProgress> ReleaseKvAsync()
+    {
+        if (IsFinal && State.KvRetained)
+        {
+            State.KvRetained = false;
+            await ReleaseKvAndPlanAsync();
+            await ChangedAsync();
+            LogKvReleased(JobId);
+        }
+
+        return Progress();
+    }
+
+    /// <summary>Frees the job's KV caches on its plan's stages and its replica hold at the coordinator.</summary>
+    private async Task ReleaseKvAndPlanAsync()
+    {
+        if (State.Plan is { } last)
+        {
+            await ReleaseStagesAsync(last);
+        }
+
+        try
+        {
+            await GrainFactory.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey).ReleasePlanAsync(JobId);
+        }
+#pragma warning disable CA1031 // A lost coordinator has no hold left to free.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
     }
 
     private bool IsFinal => State.State is JobState.Completed or JobState.Failed or JobState.Cancelled;
@@ -230,6 +267,28 @@ internal sealed partial class JobGrain(
         if (submission.TopK < 1)
         {
             throw new ArgumentException($"TopK {submission.TopK} must be at least 1", nameof(submission));
+        }
+
+        ValidateKvRetention(submission);
+    }
+
+    private static void ValidateKvRetention(JobSubmission submission)
+    {
+        if (!Enum.IsDefined(submission.KvRetention))
+        {
+            throw new ArgumentException(
+                $"KvRetention {(int)submission.KvRetention} is not one of {string.Join(", ", Enum.GetNames<KvRetention>())}", nameof(submission));
+        }
+
+        if (submission.KvRetention == KvRetention.Export)
+        {
+            throw new ArgumentException("KvRetention Export is not supported by this cluster yet: use Release or Keep", nameof(submission));
+        }
+
+        if (submission.KvExportDirectory is not null)
+        {
+            throw new ArgumentException(
+                $"KvExportDirectory '{submission.KvExportDirectory}' is set but KvRetention is {submission.KvRetention}: it is used only with Export", nameof(submission));
         }
     }
 
@@ -412,20 +471,16 @@ internal sealed partial class JobGrain(
             error = $"{e.GetType().Name}: {e.Message}";
         }
 
-        // Free the stages' memory and the replica before the final state becomes visible.
-        if (State.Plan is { } last)
+        // Free the stages' memory and the replica before the final state becomes visible; a completed job
+        // asked to keep its KV keeps both (the replica's memory is still in use) until ReleaseKvAsync.
+        if (outcome == JobState.Completed && submission.KvRetention == KvRetention.Keep && State.Plan is not null)
         {
-            await ReleaseStagesAsync(last);
+            State.KvRetained = true;
+            LogKvKept(jobId, State.Plan.Stages.Count);
         }
-
-        try
+        else
         {
-            await coordinator.ReleasePlanAsync(jobId);
-        }
-#pragma warning disable CA1031 // A lost coordinator has no hold left to free.
-        catch (Exception)
-#pragma warning restore CA1031
-        {
+            await ReleaseKvAndPlanAsync();
         }
 
         // Nothing left to watch; gone before the final state is visible, like the stages' memory.
@@ -785,7 +840,8 @@ internal sealed partial class JobGrain(
         State.Error,
         State.Plan?.Stages.Select(s => s.StageKey).ToList(),
         State.Attempts,
-        State.RetryReason);
+        State.RetryReason,
+        State.KvRetained);
 
     private static List<TokenScore> Top(float[] logits, int count)
     {
@@ -803,7 +859,7 @@ internal sealed partial class JobGrain(
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(MemoryMarshal.AsBytes(submission.TokenIds.AsSpan()));
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(
-            $"{submission.ModelId}|{submission.ChunkTokens}|{submission.TopK}|{submission.StageCount}|{submission.IncludeLogits}|{submission.PatternConfig}|{submission.DynamicChunks}{(submission.MaxNewTokens > 0 ? $"|{submission.MaxNewTokens}" : "")}"));
+            $"{submission.ModelId}|{submission.ChunkTokens}|{submission.TopK}|{submission.StageCount}|{submission.IncludeLogits}|{submission.PatternConfig}|{submission.DynamicChunks}{(submission.MaxNewTokens > 0 ? $"|{submission.MaxNewTokens}" : "")}{(submission.KvRetention != KvRetention.Release ? $"|kv:{submission.KvRetention}|{submission.KvExportDirectory}" : "")}"));
         return Convert.ToHexString(sha.GetHashAndReset());
     }
 
@@ -842,6 +898,12 @@ internal sealed partial class JobGrain(
 
     [LoggerMessage(EventId = 4312, Level = LogLevel.Warning, Message = "Job {JobId} could not {Action} its watchdog reminder: {Problem}")]
     private partial void LogWatchdogFailed(string jobId, string action, string problem);
+
+    [LoggerMessage(EventId = 4313, Level = LogLevel.Information, Message = "Job {JobId} completed keeping its KV caches on {Stages} stages until released")]
+    private partial void LogKvKept(string jobId, int stages);
+
+    [LoggerMessage(EventId = 4314, Level = LogLevel.Information, Message = "Job {JobId} released its kept KV caches")]
+    private partial void LogKvReleased(string jobId);
 
     [LoggerMessage(EventId = 4306, Level = LogLevel.Debug, Message = "Job {JobId} could not release stage {StageKey}: {Problem}")]
     private partial void LogReleaseFailed(string jobId, string stageKey, string problem);

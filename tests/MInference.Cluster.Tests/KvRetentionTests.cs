@@ -76,12 +76,12 @@ public sealed class KvRetentionTests(ClusterFixture fixture)
     }
 
     /// <summary>
-    /// Bad retention options are typed input errors naming the value: an undefined KvRetention, Export
-    /// (not supported yet), and a KvExportDirectory without Export; the job stays unknown.
+    /// Bad retention options are typed input errors naming the value: an undefined KvRetention, Export with
+    /// a relative directory, and a KvExportDirectory without Export; the job stays unknown.
     /// </summary>
     [Theory]
     [InlineData(7, null, "7")]
-    [InlineData((int)KvRetention.Export, "exports", "Export")]
+    [InlineData((int)KvRetention.Export, "exports", "'exports'")]
     [InlineData((int)KvRetention.Keep, "some-dir", "some-dir")]
     public async Task Bad_retention_options_are_refused(int retention, string? directory, string named)
     {

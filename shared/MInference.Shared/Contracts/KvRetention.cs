@@ -13,6 +13,11 @@ public enum KvRetention
     /// </summary>
     Keep = 1,
 
-    /// <summary>Write every layer's K and V to <see cref="JobSubmission.KvExportDirectory"/>, then free them (not supported yet: refused at submission).</summary>
+    /// <summary>
+    /// After the document (and any generated tokens), every stage writes its layers' K and V to
+    /// <c>{KvExportDirectory}/{jobId}/layer-{i:D3}.safetensors</c> on its silo (tensors <c>k</c>, <c>v</c>,
+    /// [tokens, kvHeads*headDim], bf16 or f32 as the cache holds), then frees them; the result lists the files.
+    /// A file that cannot be written fails the job.
+    /// </summary>
     Export = 2,
 }

@@ -208,6 +208,19 @@ internal sealed partial class JobGrain(
         return Progress();
     }
 
+    /// <summary>
+    /// Has every stage write its layers' KV caches to the submission's export directory; the files in layer
+    /// order. A failure fails the job (not retried: a directory that cannot be written stays so).
+    /// </summary>
+    private async Task<IReadOnlyList<string>> ExportKvAsync(PipelinePlan plan)
+    {
+        var directory = Document.Submission!.KvExportDirectory!;
+        var files = await Task.WhenAll(plan.Stages.Select(s => GrainFactory.GetGrain<IStageGrain>(s.StageKey).ExportJobAsync(JobId, directory)));
+        IReadOnlyList<string> all = [.. files.SelectMany(f => f)];
+        LogKvExported(JobId, all.Count, directory);
+        return all;
+    }
+
     /// <summary>Frees the job's KV caches on its plan's stages and its replica hold at the coordinator.</summary>
     private async Task ReleaseKvAndPlanAsync()
     {
@@ -269,10 +282,10 @@ internal sealed partial class JobGrain(
             throw new ArgumentException($"TopK {submission.TopK} must be at least 1", nameof(submission));
         }
 
-        ValidateKvRetention(submission);
+        ValidateKvRetention(submission, JobId);
     }
 
-    private static void ValidateKvRetention(JobSubmission submission)
+    private static void ValidateKvRetention(JobSubmission submission, string jobId)
     {
         if (!Enum.IsDefined(submission.KvRetention))
         {
@@ -282,10 +295,19 @@ internal sealed partial class JobGrain(
 
         if (submission.KvRetention == KvRetention.Export)
         {
-            throw new ArgumentException("KvRetention Export is not supported by this cluster yet: use Release or Keep", nameof(submission));
-        }
+            // The directory is on the stages' silos, so only its form can be checked here; writing checks the rest.
+            if (string.IsNullOrWhiteSpace(submission.KvExportDirectory) || !Path.IsPathFullyQualified(submission.KvExportDirectory))
+            {
+                throw new ArgumentException(
+                    $"KvRetention Export needs KvExportDirectory to be an absolute directory path on the silos, not '{submission.KvExportDirectory}'", nameof(submission));
+            }
 
-        if (submission.KvExportDirectory is not null)
+            if (jobId is "." or ".." || jobId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+            {
+                throw new ArgumentException($"KvRetention Export names a folder after the job id, and '{jobId}' is not a valid folder name", nameof(submission));
+            }
+        }
+        else if (submission.KvExportDirectory is not null)
         {
             throw new ArgumentException(
                 $"KvExportDirectory '{submission.KvExportDirectory}' is set but KvRetention is {submission.KvRetention}: it is used only with Export", nameof(submission));
@@ -404,6 +426,7 @@ internal sealed partial class JobGrain(
                     }
 
                     var attempt = await RunAttemptAsync(plan, patterns, attemptCancel.Token);
+                    var kvFiles = submission.KvRetention == KvRetention.Export ? await ExportKvAsync(plan) : null;
                     var run = watch.Elapsed.TotalMilliseconds;
                     result = new JobResult(
                         jobId,
@@ -413,7 +436,8 @@ internal sealed partial class JobGrain(
                         plan.Stages,
                         attempt.Density,
                         submission.MaxNewTokens > 0 ? attempt.Generated : null,
-                        submission.MaxNewTokens > 0 ? tokenizers.TryDecode(plan.ModelDirectory, attempt.Generated!) : null);
+                        submission.MaxNewTokens > 0 ? tokenizers.TryDecode(plan.ModelDirectory, attempt.Generated!) : null,
+                        kvFiles);
                     outcome = JobState.Completed;
                     break;
                 }
@@ -901,6 +925,9 @@ internal sealed partial class JobGrain(
 
     [LoggerMessage(EventId = 4313, Level = LogLevel.Information, Message = "Job {JobId} completed keeping its KV caches on {Stages} stages until released")]
     private partial void LogKvKept(string jobId, int stages);
+
+    [LoggerMessage(EventId = 4315, Level = LogLevel.Information, Message = "Job {JobId} exported {Files} KV layer files to {Directory}")]
+    private partial void LogKvExported(string jobId, int files, string directory);
 
     [LoggerMessage(EventId = 4314, Level = LogLevel.Information, Message = "Job {JobId} released its kept KV caches")]
     private partial void LogKvReleased(string jobId);

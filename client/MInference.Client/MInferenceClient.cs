@@ -87,8 +87,19 @@ public sealed class MInferenceClient : IAsyncDisposable
     public Task<JobProgress> GetProgressAsync(string jobId, CancellationToken cancellationToken = default)
         => CallAsync(() => Job(jobId).GetProgressAsync(), cancellationToken);
 
+    /// <summary>Cancels a queued or running job; on a completed job that kept its KV caches (<see cref="KvRetention.Keep"/>) it frees them.</summary>
     public Task<JobProgress> CancelAsync(string jobId, CancellationToken cancellationToken = default)
         => CallAsync(() => Job(jobId).CancelAsync(), cancellationToken);
+
+    /// <summary>
+    /// Frees the KV caches a completed job kept on its stages (<see cref="KvRetention.Keep"/>); idempotent,
+    /// no effect on a job that holds none. The progress it returns has <see cref="JobProgress.KvRetained"/> false.
+    /// </summary>
+    public Task<JobProgress> ReleaseKvAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(jobId);
+        return CallAsync(() => Job(jobId).ReleaseKvAsync(), cancellationToken);
+    }
 
     /// <summary>
     /// Yields the job's progress now and at every change, ending with its final state. A call the cluster

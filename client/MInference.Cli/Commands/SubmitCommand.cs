@@ -31,6 +31,12 @@ public static class SubmitCommand
             Description = $"Tokens to generate greedily after the pre-fill (0 to {JobSubmission.MaxNewTokensLimit})",
             DefaultValueFactory = _ => 0,
         };
+        var kv = new Option<KvRetention>("--kv")
+        {
+            Description = "What the stages do with the job's KV caches once it completed: release them, keep them (until released or the job is cancelled), or export them to --kv-dir",
+            DefaultValueFactory = _ => KvRetention.Release,
+        };
+        var kvDirectory = new Option<DirectoryInfo?>("--kv-dir") { Description = "With --kv export: the folder (on the silos) that receives {job id}/layer-NNN.safetensors" };
         var jobId = new Option<string?>("--job-id") { Description = "Client-chosen job id (a batch uses it as the prefix of its documents' ids); submitting again with the same id and document is idempotent" };
         var concurrency = new Option<int>("--concurrency") { Description = "Batch documents in flight at once", DefaultValueFactory = _ => MInferenceClient.DefaultBatchConcurrency };
         var target = new ClusterTargetOptions();
@@ -39,7 +45,7 @@ public static class SubmitCommand
         var cache = new Option<DirectoryInfo>("--cache") { Description = "Where generated models are kept", DefaultValueFactory = _ => new DirectoryInfo(RunCommand.DefaultCacheDirectory()) };
         var command = new Command("submit", "Submit a document, or a folder of documents as a batch, to a running or embedded cluster")
         {
-            path, model, modelId, tokens, chunk, dynamic, stages, patterns, maxNewTokens, jobId, concurrency, embedded, threads, cache,
+            path, model, modelId, tokens, chunk, dynamic, stages, patterns, maxNewTokens, kv, kvDirectory, jobId, concurrency, embedded, threads, cache,
         };
         target.AddTo(command);
         command.SetAction((parse, cancellationToken) => ClusterConnection.RunAsync(() => SubmitAsync(
@@ -53,6 +59,8 @@ public static class SubmitCommand
                 parse.GetValue(stages),
                 parse.GetValue(patterns),
                 parse.GetValue(maxNewTokens),
+                parse.GetValue(kv),
+                parse.GetValue(kvDirectory),
                 parse.GetValue(jobId),
                 parse.GetValue(concurrency),
                 target.Read(parse),
@@ -73,6 +81,11 @@ public static class SubmitCommand
         if (settings.MaxNewTokens is < 0 or > JobSubmission.MaxNewTokensLimit)
         {
             throw new CommandUsageException($"--max-new-tokens {settings.MaxNewTokens} must be between 0 and {JobSubmission.MaxNewTokensLimit}");
+        }
+
+        if ((settings.Kv == KvRetention.Export) != (settings.KvDirectory is not null))
+        {
+            throw new CommandUsageException($"--kv-dir ({settings.KvDirectory?.FullName ?? "none"}) goes with --kv export and only with it (--kv is {settings.Kv})");
         }
 
         var directory = settings.Model?.FullName ?? RunCommand.EnsureGeneratedModel(settings.Cache.FullName, Shared.Generation.ModelShapes.Tiny, RunCommand.DefaultModelSeed, cancellationToken);
@@ -102,13 +115,16 @@ public static class SubmitCommand
         {
             await client.RegisterModelAsync(settings.ModelId, directory, cancellationToken);
             var batch = documents.Select(d => new BatchDocument(
-                d.JobId, new JobSubmission(settings.ModelId, d.Tokens, settings.ChunkTokens, RunCommand.TopTokens, settings.Stages, PatternConfig: patternConfig, DynamicChunks: settings.DynamicChunks, MaxNewTokens: settings.MaxNewTokens))).ToList();
+                d.JobId, new JobSubmission(settings.ModelId, d.Tokens, settings.ChunkTokens, RunCommand.TopTokens, settings.Stages, PatternConfig: patternConfig, DynamicChunks: settings.DynamicChunks, MaxNewTokens: settings.MaxNewTokens,
+                    KvRetention: settings.Kv, KvExportDirectory: settings.KvDirectory?.FullName))).ToList();
             if (!Directory.Exists(settings.Path ?? string.Empty))
             {
                 var submitted = await client.SubmitAsync(batch[0].JobId, batch[0].Submission, cancellationToken);
                 AnsiConsole.MarkupLine($"job [bold]{Markup.Escape(batch[0].JobId)}[/]: {submitted.State}, {documents[0].Tokens.Length} tokens, model '{Markup.Escape(settings.ModelId)}'");
                 var final = await JobConsole.WatchAsync(client, batch[0].JobId, cancellationToken);
-                return await JobConsole.PrintOutcomeAsync(client, final, tokenizer, cancellationToken);
+                var exit = await JobConsole.PrintOutcomeAsync(client, final, tokenizer, cancellationToken);
+                await PrintKvAsync(client, final, settings, cancellationToken);
+                return exit;
             }
 
             return await RunBatchAsync(client, batch, documents, settings.Concurrency, tokenizer, cancellationToken);
@@ -123,6 +139,26 @@ public static class SubmitCommand
             {
                 await client.DisposeAsync();
             }
+        }
+    }
+
+    /// <summary>Where a completed job's KV went: the exported files' folder, or that the stages still hold it.</summary>
+    private static async Task PrintKvAsync(MInferenceClient client, JobProgress final, Settings settings, CancellationToken cancellationToken)
+    {
+        if (final.State != JobState.Completed || settings.Kv == KvRetention.Release)
+        {
+            return;
+        }
+
+        if (settings.Kv == KvRetention.Export)
+        {
+            var files = (await client.GetResultAsync(final.JobId, cancellationToken)).KvFiles ?? [];
+            AnsiConsole.MarkupLine(string.Create(
+                CultureInfo.InvariantCulture, $"KV exported: {files.Count} layer files in [bold]{Markup.Escape(System.IO.Path.GetDirectoryName(files.Count > 0 ? files[0] : string.Empty) ?? string.Empty)}[/]"));
+        }
+        else if (final.KvRetained)
+        {
+            AnsiConsole.MarkupLine($"KV kept on stages {Markup.Escape(string.Join(", ", final.StageKeys ?? []))} until released (MInferenceClient.ReleaseKvAsync) or `minference cancel {Markup.Escape(final.JobId)}`");
         }
     }
 
@@ -204,6 +240,8 @@ public static class SubmitCommand
         int? Stages,
         string? Patterns,
         int MaxNewTokens,
+        KvRetention Kv,
+        DirectoryInfo? KvDirectory,
         string? JobId,
         int Concurrency,
         ClusterTarget Target,

@@ -34,4 +34,12 @@ public interface IJobGrain : IGrainWithStringKey
     /// <summary>Cancels a queued or running job (its stages free their KV memory); no effect once final.</summary>
     [Alias("cancel"), AlwaysInterleave]
     Task<JobProgress> CancelAsync();
+
+    /// <summary>
+    /// Frees the KV caches a completed job kept on its stages (<see cref="KvRetention.Keep"/>); idempotent,
+    /// and no effect on a job that holds none (not final yet, or submitted with another retention).
+    /// Cancelling a completed job that keeps its caches frees them too.
+    /// </summary>
+    [Alias("release-kv")]
+    Task<JobProgress> ReleaseKvAsync();
 }

@@ -12,6 +12,14 @@ public interface IStageGrain : IGrainWithStringKey
     [Alias("run-chunk")]
     Task<StageChunkResult> RunChunkAsync(StageChunkRequest request);
 
+    /// <summary>
+    /// Writes the job's KV cache (positions filled so far) to <c>{directory}/{jobId}/layer-{i:D3}.safetensors</c>,
+    /// one file per layer of this stage (tensors <c>k</c> and <c>v</c>, [tokens, kvHeads*headDim]); returns the
+    /// files. The cache stays open until <see cref="ReleaseJobAsync"/>.
+    /// </summary>
+    [Alias("export-job")]
+    Task<IReadOnlyList<string>> ExportJobAsync(string jobId, string directory);
+
     /// <summary>Frees the job's KV cache and any activations it left in the data plane; idempotent.</summary>
     [Alias("release-job")]
     Task ReleaseJobAsync(string jobId);

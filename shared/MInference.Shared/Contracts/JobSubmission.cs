@@ -10,7 +10,9 @@ namespace MInference.Shared.Contracts;
 /// document is cut into about as many chunks as <see cref="ChunkTokens"/> gives, sized so each costs about
 /// the same (later chunks attend over a longer prefix, so they are shorter). <see cref="MaxNewTokens"/>
 /// greedy tokens are generated after the pre-fill, one position at a time through the same pipeline and
-/// KV caches (0: pre-fill only).
+/// KV caches (0: pre-fill only). <see cref="KvRetention"/> says what the stages do with the job's KV caches
+/// once it completed (free them, keep them until <see cref="IJobGrain.ReleaseKvAsync"/>, or export them to
+/// <see cref="KvExportDirectory"/>).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("minference.job-submission")]
 public sealed record JobSubmission(
@@ -23,7 +25,9 @@ public sealed record JobSubmission(
     [property: Id(6)] string? PatternConfig = null,
     [property: Id(7)] bool DynamicChunks = false,
     [property: Id(8)] int MaxNewTokens = 0,
-    [property: Id(9)] string? Text = null)
+    [property: Id(9)] string? Text = null,
+    [property: Id(10)] KvRetention KvRetention = KvRetention.Release,
+    [property: Id(11)] string? KvExportDirectory = null)
 {
     /// <summary>A submission of <paramref name="text"/>, tokenized by the silo with <paramref name="modelId"/>'s tokenizer; set other options with <c>with</c>.</summary>
     public static JobSubmission FromText(string modelId, string text) => new(modelId, [], Text: text);

@@ -126,6 +126,44 @@ public sealed partial class DeviceWorker : IDisposable
     }
 
     /// <summary>
+    /// Writes the job's KV cache (the positions filled so far) to <c>{directory}/{jobId}/layer-{i:D3}.safetensors</c>,
+    /// one file per layer of this stage (<see cref="KvCacheExporter"/>), on the device's turn; returns the files.
+    /// The cache stays open (the job releases it as usual). Throws <see cref="IOException"/> naming the file
+    /// when one cannot be written, <see cref="InvalidOperationException"/> when the job has no cache here.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ExportJobAsync(string jobId, string directory, CancellationToken cancellationToken)
+    {
+        await _computeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            JobSlot? slot;
+            lock (_lock)
+            {
+                if (!_jobs.TryGetValue(jobId, out slot))
+                {
+                    throw new InvalidOperationException($"job '{jobId}' has no KV cache on device {DeviceIndex} to export");
+                }
+
+                // Counted like a running chunk, so a release meanwhile waits for the export before freeing the cache.
+                slot.Running++;
+            }
+
+            try
+            {
+                return await Task.Run(() => KvCacheExporter.Export(Backend, slot.Cache, jobId, directory, cancellationToken), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                EndChunk(slot);
+            }
+        }
+        finally
+        {
+            _computeGate.Release();
+        }
+    }
+
+    /// <summary>
     /// Frees a job's KV cache and parked activations; true when it had a cache here. A chunk of the job
     /// still running keeps the cache until it ends.
     /// </summary>

@@ -179,15 +179,65 @@ internal sealed partial class JobGrain(
 
     public void Dispose() => _cancel?.Dispose();
 
-    public Task<JobProgress> CancelAsync()
+    public async Task<JobProgress> CancelAsync()
     {
         if (!IsFinal && _cancel is { IsCancellationRequested: false })
         {
             LogCancelRequested(JobId);
             _cancel.Cancel();
         }
+        else if (IsFinal && State.KvRetained)
+        {
+            // Cancelling a completed job cannot undo it; what it still holds is its kept KV.
+            return await ReleaseKvAsync();
+        }
 
-        return Task.FromResult(Progress());
+        return Progress();
+    }
+
+    public async Task<JobProgress> ReleaseKvAsync()
+    {
+        if (IsFinal && State.KvRetained)
+        {
+            State.KvRetained = false;
+            await ReleaseKvAndPlanAsync();
+            await ChangedAsync();
+            LogKvReleased(JobId);
+        }
+
+        return Progress();
+    }
+
+    /// <summary>
+    /// Has every stage write its layers' KV caches to the submission's export directory; the files in layer
+    /// order. A failure fails the job (not retried: a directory that cannot be written stays so).
+    /// </summary>
+    private async Task<IReadOnlyList<string>> ExportKvAsync(PipelinePlan plan)
+    {
+        var directory = Document.Submission!.KvExportDirectory!;
+        var files = await Task.WhenAll(plan.Stages.Select(s => GrainFactory.GetGrain<IStageGrain>(s.StageKey).ExportJobAsync(JobId, directory)));
+        IReadOnlyList<string> all = [.. files.SelectMany(f => f)];
+        LogKvExported(JobId, all.Count, directory);
+        return all;
+    }
+
+    /// <summary>Frees the job's KV caches on its plan's stages and its replica hold at the coordinator.</summary>
+    private async Task ReleaseKvAndPlanAsync()
+    {
+        if (State.Plan is { } last)
+        {
+            await ReleaseStagesAsync(last);
+        }
+
+        try
+        {
+            await GrainFactory.GetGrain<ICoordinatorGrain>(ICoordinatorGrain.DefaultKey).ReleasePlanAsync(JobId);
+        }
+#pragma warning disable CA1031 // A lost coordinator has no hold left to free.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
     }
 
     private bool IsFinal => State.State is JobState.Completed or JobState.Failed or JobState.Cancelled;
@@ -230,6 +280,37 @@ internal sealed partial class JobGrain(
         if (submission.TopK < 1)
         {
             throw new ArgumentException($"TopK {submission.TopK} must be at least 1", nameof(submission));
+        }
+
+        ValidateKvRetention(submission, JobId);
+    }
+
+    private static void ValidateKvRetention(JobSubmission submission, string jobId)
+    {
+        if (!Enum.IsDefined(submission.KvRetention))
+        {
+            throw new ArgumentException(
+                $"KvRetention {(int)submission.KvRetention} is not one of {string.Join(", ", Enum.GetNames<KvRetention>())}", nameof(submission));
+        }
+
+        if (submission.KvRetention == KvRetention.Export)
+        {
+            // The directory is on the stages' silos, so only its form can be checked here; writing checks the rest.
+            if (string.IsNullOrWhiteSpace(submission.KvExportDirectory) || !Path.IsPathFullyQualified(submission.KvExportDirectory))
+            {
+                throw new ArgumentException(
+                    $"KvRetention Export needs KvExportDirectory to be an absolute directory path on the silos, not '{submission.KvExportDirectory}'", nameof(submission));
+            }
+
+            if (jobId is "." or ".." || jobId.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+            {
+                throw new ArgumentException($"KvRetention Export names a folder after the job id, and '{jobId}' is not a valid folder name", nameof(submission));
+            }
+        }
+        else if (submission.KvExportDirectory is not null)
+        {
+            throw new ArgumentException(
+                $"KvExportDirectory '{submission.KvExportDirectory}' is set but KvRetention is {submission.KvRetention}: it is used only with Export", nameof(submission));
         }
     }
 
@@ -345,6 +426,7 @@ internal sealed partial class JobGrain(
                     }
 
                     var attempt = await RunAttemptAsync(plan, patterns, attemptCancel.Token);
+                    var kvFiles = submission.KvRetention == KvRetention.Export ? await ExportKvAsync(plan) : null;
                     var run = watch.Elapsed.TotalMilliseconds;
                     result = new JobResult(
                         jobId,
@@ -354,7 +436,8 @@ internal sealed partial class JobGrain(
                         plan.Stages,
                         attempt.Density,
                         submission.MaxNewTokens > 0 ? attempt.Generated : null,
-                        submission.MaxNewTokens > 0 ? tokenizers.TryDecode(plan.ModelDirectory, attempt.Generated!) : null);
+                        submission.MaxNewTokens > 0 ? tokenizers.TryDecode(plan.ModelDirectory, attempt.Generated!) : null,
+                        kvFiles);
                     outcome = JobState.Completed;
                     break;
                 }
@@ -412,20 +495,16 @@ internal sealed partial class JobGrain(
             error = $"{e.GetType().Name}: {e.Message}";
         }
 
-        // Free the stages' memory and the replica before the final state becomes visible.
-        if (State.Plan is { } last)
+        // Free the stages' memory and the replica before the final state becomes visible; a completed job
+        // asked to keep its KV keeps both (the replica's memory is still in use) until ReleaseKvAsync.
+        if (outcome == JobState.Completed && submission.KvRetention == KvRetention.Keep && State.Plan is not null)
         {
-            await ReleaseStagesAsync(last);
+            State.KvRetained = true;
+            LogKvKept(jobId, State.Plan.Stages.Count);
         }
-
-        try
+        else
         {
-            await coordinator.ReleasePlanAsync(jobId);
-        }
-#pragma warning disable CA1031 // A lost coordinator has no hold left to free.
-        catch (Exception)
-#pragma warning restore CA1031
-        {
+            await ReleaseKvAndPlanAsync();
         }
 
         // Nothing left to watch; gone before the final state is visible, like the stages' memory.
@@ -785,7 +864,8 @@ internal sealed partial class JobGrain(
         State.Error,
         State.Plan?.Stages.Select(s => s.StageKey).ToList(),
         State.Attempts,
-        State.RetryReason);
+        State.RetryReason,
+        State.KvRetained);
 
     private static List<TokenScore> Top(float[] logits, int count)
     {
@@ -803,7 +883,7 @@ internal sealed partial class JobGrain(
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(MemoryMarshal.AsBytes(submission.TokenIds.AsSpan()));
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(
-            $"{submission.ModelId}|{submission.ChunkTokens}|{submission.TopK}|{submission.StageCount}|{submission.IncludeLogits}|{submission.PatternConfig}|{submission.DynamicChunks}{(submission.MaxNewTokens > 0 ? $"|{submission.MaxNewTokens}" : "")}"));
+            $"{submission.ModelId}|{submission.ChunkTokens}|{submission.TopK}|{submission.StageCount}|{submission.IncludeLogits}|{submission.PatternConfig}|{submission.DynamicChunks}{(submission.MaxNewTokens > 0 ? $"|{submission.MaxNewTokens}" : "")}{(submission.KvRetention != KvRetention.Release ? $"|kv:{submission.KvRetention}|{submission.KvExportDirectory}" : "")}"));
         return Convert.ToHexString(sha.GetHashAndReset());
     }
 
@@ -842,6 +922,15 @@ internal sealed partial class JobGrain(
 
     [LoggerMessage(EventId = 4312, Level = LogLevel.Warning, Message = "Job {JobId} could not {Action} its watchdog reminder: {Problem}")]
     private partial void LogWatchdogFailed(string jobId, string action, string problem);
+
+    [LoggerMessage(EventId = 4313, Level = LogLevel.Information, Message = "Job {JobId} completed keeping its KV caches on {Stages} stages until released")]
+    private partial void LogKvKept(string jobId, int stages);
+
+    [LoggerMessage(EventId = 4315, Level = LogLevel.Information, Message = "Job {JobId} exported {Files} KV layer files to {Directory}")]
+    private partial void LogKvExported(string jobId, int files, string directory);
+
+    [LoggerMessage(EventId = 4314, Level = LogLevel.Information, Message = "Job {JobId} released its kept KV caches")]
+    private partial void LogKvReleased(string jobId);
 
     [LoggerMessage(EventId = 4306, Level = LogLevel.Debug, Message = "Job {JobId} could not release stage {StageKey}: {Problem}")]
     private partial void LogReleaseFailed(string jobId, string stageKey, string problem);

@@ -26,4 +26,7 @@ public sealed class JobProgressRecord
 
     /// <summary>Why the last restart happened (the stage or transfer that failed).</summary>
     [Id(9)] public string? RetryReason { get; set; }
+
+    /// <summary>The completed job's stages (<see cref="Plan"/>) still hold its KV caches and its replica hold stays (<see cref="KvRetention.Keep"/>).</summary>
+    [Id(10)] public bool KvRetained { get; set; }
 }

@@ -64,6 +64,8 @@ internal sealed class StageGrain(
 
     public Task<StageChunkResult> RunChunkAsync(StageChunkRequest request) => _worker!.RunChunkAsync(request, CancellationToken.None);
 
+    public Task<IReadOnlyList<string>> ExportJobAsync(string jobId, string directory) => _worker!.ExportJobAsync(jobId, directory, CancellationToken.None);
+
     public Task ReleaseJobAsync(string jobId)
     {
         _worker!.ReleaseJob(jobId);

@@ -195,13 +195,7 @@ public sealed class DataPlaneFetcher
     {
         try
         {
-            WireFormat.WriteRequest(writer, WireFormat.OpAcknowledge, ticket.TransferId);
-            await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
-            var ack = await ReadStatusAsync(reader, ticket, "the acknowledgement reply", cancellationToken).ConfigureAwait(false);
-            if (ack != WireFormat.StatusFound)
-            {
-                _logger.LogWarning("Transfer {TransferId} from {Endpoint} was already freed when acknowledged", ticket.TransferId, ticket.Endpoint);
-            }
+            await SendAcknowledgementAsync(reader, writer, ticket, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or TransferFailedException)
         {
@@ -211,6 +205,21 @@ public sealed class DataPlaneFetcher
         {
             (device as IDisposable)?.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Tells the producer it may free the payload (bytes or device export). Our copy is complete and verified
+    /// by then, so a "not found" reply (another receiver or a release freed it first) is only logged.
+    /// </summary>
+    private async Task SendAcknowledgementAsync(PipeReader reader, PipeWriter writer, DataPlaneTicket ticket, CancellationToken cancellationToken)
+    {
+        WireFormat.WriteRequest(writer, WireFormat.OpAcknowledge, ticket.TransferId);
+        await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+        var ack = await ReadStatusAsync(reader, ticket, "the acknowledgement reply", cancellationToken).ConfigureAwait(false);
+        if (ack != WireFormat.StatusFound)
+        {
+            _logger.LogWarning("Transfer {TransferId} from {Endpoint} was already freed when acknowledged", ticket.TransferId, ticket.Endpoint);
         }
     }
 
@@ -256,14 +265,7 @@ public sealed class DataPlaneFetcher
         var received = new ReceivedPayload(ticket.TransferId, descriptor, buffer);
         try
         {
-            WireFormat.WriteRequest(writer, WireFormat.OpAcknowledge, ticket.TransferId);
-            await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
-            var ack = await ReadStatusAsync(reader, ticket, "the acknowledgement reply", cancellationToken).ConfigureAwait(false);
-            if (ack != WireFormat.StatusFound)
-            {
-                // The bytes are verified; another receiver or a release freed them first.
-                _logger.LogWarning("Transfer {TransferId} from {Endpoint} was already freed when acknowledged", ticket.TransferId, ticket.Endpoint);
-            }
+            await SendAcknowledgementAsync(reader, writer, ticket, cancellationToken).ConfigureAwait(false);
         }
         catch
         {

@@ -60,25 +60,25 @@ internal static class JobConsole
 
         AnsiConsole.MarkupLine("top next tokens:");
         AnsiConsole.Write(table);
-        PrintGenerated(result.GeneratedTokenIds, result.GeneratedText, tokenizer);
+        PrintGenerated(result.GeneratedTokenIds, result.GeneratedText);
         return 0;
     }
 
-    /// <summary>The greedily generated continuation (submissions with MaxNewTokens > 0), decoded where a tokenizer is known.</summary>
-    private static void PrintGenerated(IReadOnlyList<int>? generated, string? generatedText, ITextTokenizer? tokenizer)
+    /// <summary>
+    /// The greedily generated continuation (submissions with MaxNewTokens > 0): the text the silo decoded
+    /// with the model's tokenizer, or the ids when some id has none (generated models pad their embedding).
+    /// </summary>
+    private static void PrintGenerated(IReadOnlyList<int>? generated, string? generatedText)
     {
         if (generated is not { Count: > 0 })
         {
             return;
         }
 
-        // The silo decodes with the model's tokenizer; generated models round their embedding past the
-        // tokenizer's ids, and such ids have no text (then the ids are printed).
-        var decodable = generatedText is not null || (tokenizer is not null && generated.All(id => id >= 0 && id < tokenizer.VocabularySize));
-        var text = generatedText ?? (decodable ? tokenizer!.Decode([.. generated]) : string.Join(' ', generated));
+        var text = generatedText ?? string.Join(' ', generated);
         AnsiConsole.MarkupLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"generated {generated.Count} tokens{(decodable ? string.Empty : " (ids)")}: [bold]{Markup.Escape(text)}[/]"));
+            $"generated {generated.Count} tokens{(generatedText is null ? " (ids)" : string.Empty)}: [bold]{Markup.Escape(text)}[/]"));
     }
 
     /// <summary>One line: the pre-fill's attention density over all layers, then each layer's.</summary>

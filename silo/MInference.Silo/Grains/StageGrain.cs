@@ -36,7 +36,7 @@ internal sealed class StageGrain(
         _worker = pool.Get(deviceIndex);
         DelayDeactivation(TimeSpan.FromDays(3650));
         var period = options.Value.ShardSweepPeriod;
-        _shardSweep = this.RegisterGrainTimer(SweepShardsAsync, new GrainTimerCreationOptions(period, period) { Interleave = true });
+        _shardSweep = this.RegisterGrainTimer(SweepAsync, new GrainTimerCreationOptions(period, period) { Interleave = true });
         return Task.CompletedTask;
     }
 
@@ -47,8 +47,6 @@ internal sealed class StageGrain(
     }
 
     public Task<IReadOnlyList<string>> UnloadUnusedShardsAsync() => SweepAsync(CancellationToken.None);
-
-    private async Task SweepShardsAsync(CancellationToken cancellationToken) => await SweepAsync(cancellationToken);
 
     /// <summary>
     /// Unloads shards no job uses that are idle past <see cref="ClusterExecutionOptions.ShardIdleTimeout"/>

@@ -6,7 +6,7 @@ using MInference.Shared.Models;
 namespace MInference.Kernels.Cuda.Tests;
 
 /// <summary>
-/// A freshly generated tiny model and a random document, with the CPU engine's last-token logits for it:
+/// A freshly generated tiny model and a random document, with the CPU engine's last-token logits and KV caches for it:
 /// what the Transfer* stage-worker tests compare against. Deleted on dispose.
 /// </summary>
 internal sealed class TransferModelCase : IDisposable
@@ -25,12 +25,25 @@ internal sealed class TransferModelCase : IDisposable
         using var weights = SafetensorsModelWeights.Open(ModelDirectory);
         using var cpu = new CpuBackend(new CpuBackendOptions { MaxDegreeOfParallelism = Math.Min(Environment.ProcessorCount, 8) });
         var runner = new ModelRunner([ModelShard.Load(weights, new LayerRange(0, Spec.LayerCount), cpu, cancellationToken: cancellationToken)]);
+        var sequence = runner.CreateSequence(Tokens.Length);
         try
         {
-            ExpectedLogits = runner.Prefill(runner.CreateSequence(Tokens.Length), Tokens, referenceChunkTokens, cancellationToken: cancellationToken);
+            ExpectedLogits = runner.Prefill(sequence, Tokens, referenceChunkTokens, cancellationToken: cancellationToken);
+            ExpectedKeys = new float[Spec.LayerCount][];
+            ExpectedValues = new float[Spec.LayerCount][];
+            for (var layer = 0; layer < Spec.LayerCount; layer++)
+            {
+                ExpectedKeys[layer] = FilledRows(cpu, sequence[0].KeyCache(layer), Tokens.Length);
+                ExpectedValues[layer] = FilledRows(cpu, sequence[0].ValueCache(layer), Tokens.Length);
+            }
         }
         finally
         {
+            foreach (var cache in sequence)
+            {
+                cache.Dispose();
+            }
+
             foreach (var stage in runner.Stages)
             {
                 stage.Dispose();
@@ -48,8 +61,23 @@ internal sealed class TransferModelCase : IDisposable
 
     public float[] ExpectedLogits { get; }
 
+    /// <summary>The CPU engine's K cache per layer after the pre-fill: [tokens, kvHeads * headDim], f32.</summary>
+    public float[][] ExpectedKeys { get; }
+
+    /// <summary>The CPU engine's V cache per layer after the pre-fill: [tokens, kvHeads * headDim], f32.</summary>
+    public float[][] ExpectedValues { get; }
+
     /// <summary>The document in consecutive chunks of at most <paramref name="chunkTokens"/>.</summary>
     public IEnumerable<int[]> Chunks(int chunkTokens) => Tokens.Chunk(chunkTokens);
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private static float[] FilledRows(CpuBackend backend, Backends.IDeviceTensor cache, int tokens)
+    {
+        var data = new float[tokens * cache.Columns];
+        Array.Fill(data, float.NaN);
+        using var view = cache.SliceRows(0, tokens);
+        backend.Download(view, data);
+        return data;
+    }
 }

@@ -253,7 +253,7 @@ public static class ClusterBenchCommand
                     builder.Logging.ClearProviders();
                     builder.Logging.AddConsole().SetMinimumLevel(LogLevel.Warning);
                     builder.Logging.AddFilter("Orleans", LogLevel.Error);
-                    EmbeddedClusterRun.UseCpuSilo(builder, name, siloPort, primary, threads, maxTokens, maxChunkTokens);
+                    EmbeddedClusterRun.UseEmbeddedSilo(builder, name, siloPort, primary, threads, maxTokens, maxChunkTokens);
                     var host = builder.Build();
                     hosts.Add(host);
                     await host.StartAsync(cancellationToken);

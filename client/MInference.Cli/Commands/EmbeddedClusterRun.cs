@@ -14,7 +14,8 @@ namespace MInference.Cli.Commands;
 
 /// <summary>
 /// <c>minference run</c>: the same document as <c>run</c>, submitted as a job to a
-/// single-silo cluster hosted in this process (localhost clustering on free ports, one CPU device).
+/// single-silo cluster hosted in this process (localhost clustering on free ports; the silo's default
+/// device discovery: the machine's CUDA devices when there are any, else one CPU device).
 /// </summary>
 internal static class EmbeddedClusterRun
 {
@@ -46,8 +47,9 @@ internal static class EmbeddedClusterRun
         await using var cluster = await StartAsync(threads, tokenCount + maxNewTokens, chunkTokens, cancellationToken);
         var client = cluster.Client;
         var registered = await client.RegisterModelAsync(ModelId, directory, cancellationToken);
+        var devices = await client.GetDevicesAsync(cancellationToken);
         AnsiConsole.MarkupLine(
-            $"[bold]{Markup.Escape(registered.Architecture)}[/] {registered.LayerCount} layers from [grey]{Markup.Escape(directory)}[/] on an embedded cluster (silo '{SiloName}', 1 CPU device, {threads} threads)");
+            $"[bold]{Markup.Escape(registered.Architecture)}[/] {registered.LayerCount} layers from [grey]{Markup.Escape(directory)}[/] on an embedded cluster (silo '{SiloName}', {Markup.Escape(DescribeDevices(devices))})");
         AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"document: {document.Length} tokens in chunks of {chunkTokens}"));
         var jobId = "run-" + Guid.NewGuid().ToString("N");
         await client.SubmitAsync(jobId, new JobSubmission(ModelId, document, chunkTokens, RunCommand.TopTokens, PatternConfig: patterns, MaxNewTokens: maxNewTokens), cancellationToken);
@@ -56,8 +58,28 @@ internal static class EmbeddedClusterRun
     }
 
     /// <summary>
-    /// Starts a single-silo cluster in this process (localhost clustering on free ports, one CPU device of
-    /// <paramref name="threads"/> threads) that accepts documents of <paramref name="maxTokens"/> tokens.
+    /// What the silo offers, as its device discovery decided: "1 cuda device: NVIDIA H100 80GB HBM3, 79.1 GiB"
+    /// on a GPU machine, "1 cpu device: cpu0 (2 threads)" otherwise.
+    /// </summary>
+    internal static string DescribeDevices(IReadOnlyList<DeviceDescriptor> devices)
+    {
+        if (devices.Count == 0)
+        {
+            return "no devices registered";
+        }
+
+        var kinds = string.Join(" + ", devices.GroupBy(d => d.Kind).Select(g => string.Create(
+            CultureInfo.InvariantCulture, $"{g.Count()} {g.Key} device{(g.Count() == 1 ? "" : "s")}")));
+        var names = string.Join("; ", devices.Select(d => d.Kind == "cpu"
+            ? d.Name
+            : string.Create(CultureInfo.InvariantCulture, $"{d.Name}, {d.MemoryBytes / (double)(1L << 30):F1} GiB")));
+        return $"{kinds}: {names}";
+    }
+
+    /// <summary>
+    /// Starts a single-silo cluster in this process (localhost clustering on free ports; CUDA devices when
+    /// the machine has them, else one CPU device of <paramref name="threads"/> threads) that accepts
+    /// documents of <paramref name="maxTokens"/> tokens.
     /// </summary>
     public static async Task<EmbeddedCluster> StartAsync(int threads, int maxTokens, int maxChunkTokens, CancellationToken cancellationToken)
     {
@@ -67,7 +89,7 @@ internal static class EmbeddedClusterRun
         // The silo warns at every start that server GC is off; the CLI turns it off on purpose (its
         // csproj), so in this one-process mode that warning is only noise.
         builder.Logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error);
-        UseCpuSilo(builder, SiloName, FreePort(), primary: null, threads, maxTokens, maxChunkTokens);
+        UseEmbeddedSilo(builder, SiloName, FreePort(), primary: null, threads, maxTokens, maxChunkTokens);
         var host = builder.Build();
         try
         {
@@ -85,11 +107,12 @@ internal static class EmbeddedClusterRun
     /// <summary>
     /// Makes <paramref name="builder"/> host an in-process silo named <paramref name="siloName"/> with
     /// localhost clustering (silo port <paramref name="siloPort"/>, a free gateway port, joining
-    /// <paramref name="primary"/> when given) and one CPU device of <paramref name="threads"/> threads
-    /// that accepts documents of <paramref name="maxTokens"/> tokens and chunks of <paramref name="maxChunkTokens"/>.
+    /// <paramref name="primary"/> when given) and the default device discovery (the machine's CUDA devices,
+    /// else one CPU device of <paramref name="threads"/> threads) that accepts documents of
+    /// <paramref name="maxTokens"/> tokens and chunks of <paramref name="maxChunkTokens"/>.
     /// The embedded run and the in-process cluster bench start their silos this way.
     /// </summary>
-    internal static void UseCpuSilo(
+    internal static void UseEmbeddedSilo(
         HostApplicationBuilder builder, string siloName, int siloPort, IPEndPoint? primary, int threads, int maxTokens, int maxChunkTokens)
     {
         builder.UseOrleans(silo => silo

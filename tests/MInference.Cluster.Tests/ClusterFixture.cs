@@ -1,6 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
 using MInference.Client;
-using MInference.Shared.Generation;
 using MInference.Silo.Grains;
 using MInference.Silo.Hosting;
 using Orleans.TestingHost;
@@ -15,7 +14,7 @@ namespace MInference.Cluster.Tests;
 /// registered as <see cref="ModelId"/> and a 3-layer variant of it as <see cref="ThreeLayerModelId"/>
 /// (one layer per silo).
 /// </summary>
-public sealed class ClusterFixture : IAsyncLifetime
+public sealed class ClusterFixture() : GeneratedModelClusterFixture("cluster", SiloCount)
 {
     public const string ModelId = "tiny";
 
@@ -30,35 +29,9 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>The silos' MInference:MaxDocumentTokens, small so a test can exceed it cheaply.</summary>
     public const int MaxDocumentTokens = 4096;
 
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "minference-cluster-tests-" + Guid.NewGuid().ToString("N"));
+    protected override void ConfigureSilos(TestClusterBuilder builder) => builder.AddSiloBuilderConfigurator<SiloConfigurator>();
 
-    public TestCluster Cluster { get; private set; } = null!;
-
-    public MInferenceClient Client { get; private set; } = null!;
-
-    public string ModelDirectory => Path.Combine(_root, "tiny");
-
-    public string ThreeLayerModelDirectory => Path.Combine(_root, "tiny-3-layers");
-
-    public async ValueTask InitializeAsync()
-    {
-        ModelGenerator.Generate(ModelShapes.Get(ModelShapes.Tiny), ModelDirectory, ModelSeed);
-        ModelGenerator.Generate(ModelShapes.Get(ModelShapes.Tiny) with { LayerCount = 3 }, ThreeLayerModelDirectory, ModelSeed);
-        var builder = new TestClusterBuilder(SiloCount);
-        builder.AddSiloBuilderConfigurator<SiloConfigurator>();
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
-        Client = new MInferenceClient(Cluster.Client);
-        await Client.RegisterModelAsync(ModelId, ModelDirectory);
-        await Client.RegisterModelAsync(ThreeLayerModelId, ThreeLayerModelDirectory);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await Cluster.StopAllSilosAsync();
-        await Cluster.DisposeAsync();
-        Directory.Delete(_root, recursive: true);
-    }
+    protected override Task RegisterMoreModelsAsync(MInferenceClient client) => client.RegisterModelAsync(ThreeLayerModelId, ThreeLayerModelDirectory);
 
     private sealed class SiloConfigurator : ISiloConfigurator
     {

@@ -1,7 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using MInference.Client;
-using MInference.Shared.Generation;
 using MInference.Silo.Grains;
 using MInference.Silo.Hosting;
 using Orleans.TestingHost;
@@ -14,7 +12,7 @@ namespace MInference.Cluster.Tests;
 /// <see cref="MaxJobAttempts"/> attempts, jobs stalled by <see cref="StallingChunkGate"/>, in-memory
 /// registry storage and reminders (the embedded defaults), and the generated <c>tiny</c> model.
 /// </summary>
-public sealed class ControlPlaneClusterFixture : IAsyncLifetime
+public sealed class ControlPlaneClusterFixture() : GeneratedModelClusterFixture("control-plane", 1)
 {
     public const string ModelId = "tiny";
 
@@ -22,16 +20,6 @@ public sealed class ControlPlaneClusterFixture : IAsyncLifetime
 
     /// <summary>Long enough that a tiny model's chunk on a busy machine never looks stalled.</summary>
     public static readonly TimeSpan ProgressTimeout = TimeSpan.FromSeconds(2);
-
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "minference-control-plane-tests-" + Guid.NewGuid().ToString("N"));
-
-    public TestCluster Cluster { get; private set; } = null!;
-
-    public MInferenceClient Client { get; private set; } = null!;
-
-    public string ModelDirectory => Path.Combine(_root, "tiny");
-
-    public string ThreeLayerModelDirectory => Path.Combine(_root, "tiny-3-layers");
 
     /// <summary>A service of the (only) silo.</summary>
     public T SiloService<T>()
@@ -41,24 +29,7 @@ public sealed class ControlPlaneClusterFixture : IAsyncLifetime
     /// <summary>What the silo logged (one silo per fixture, so one recorder for the process is enough).</summary>
     public static RecordingLoggerProvider Logs { get; } = new();
 
-    public async ValueTask InitializeAsync()
-    {
-        ModelGenerator.Generate(ModelShapes.Get(ModelShapes.Tiny), ModelDirectory, ClusterFixture.ModelSeed);
-        ModelGenerator.Generate(ModelShapes.Get(ModelShapes.Tiny) with { LayerCount = 3 }, ThreeLayerModelDirectory, ClusterFixture.ModelSeed);
-        var builder = new TestClusterBuilder(1);
-        builder.AddSiloBuilderConfigurator<SiloConfigurator>();
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
-        Client = new MInferenceClient(Cluster.Client);
-        await Client.RegisterModelAsync(ModelId, ModelDirectory);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await Cluster.StopAllSilosAsync();
-        await Cluster.DisposeAsync();
-        Directory.Delete(_root, recursive: true);
-    }
+    protected override void ConfigureSilos(TestClusterBuilder builder) => builder.AddSiloBuilderConfigurator<SiloConfigurator>();
 
     private sealed class SiloConfigurator : ISiloConfigurator
     {

@@ -1,6 +1,4 @@
 using Microsoft.Extensions.DependencyInjection;
-using MInference.Client;
-using MInference.Shared.Generation;
 using MInference.Silo.Grains;
 using MInference.Silo.Hosting;
 using Orleans.Serialization;
@@ -14,35 +12,11 @@ namespace MInference.Cluster.Tests;
 /// device each, job state in <see cref="SharedTestGrainStorage"/> (it survives a silo, as Redis does),
 /// jobs held by <see cref="HoldingChunkGate"/>, the <c>tiny</c> model registered as <see cref="ModelId"/>.
 /// </summary>
-public sealed class FaultClusterFixture : IAsyncLifetime
+public sealed class FaultClusterFixture() : GeneratedModelClusterFixture("fault", 3)
 {
     public const string ModelId = "tiny";
 
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "minference-fault-tests-" + Guid.NewGuid().ToString("N"));
-
-    public TestCluster Cluster { get; private set; } = null!;
-
-    public MInferenceClient Client { get; private set; } = null!;
-
-    public string ModelDirectory => Path.Combine(_root, "tiny");
-
-    public async ValueTask InitializeAsync()
-    {
-        ModelGenerator.Generate(ModelShapes.Get(ModelShapes.Tiny), ModelDirectory, ClusterFixture.ModelSeed);
-        var builder = new TestClusterBuilder(3);
-        builder.AddSiloBuilderConfigurator<SiloConfigurator>();
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
-        Client = new MInferenceClient(Cluster.Client);
-        await Client.RegisterModelAsync(ModelId, ModelDirectory);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await Cluster.StopAllSilosAsync();
-        await Cluster.DisposeAsync();
-        Directory.Delete(_root, recursive: true);
-    }
+    protected override void ConfigureSilos(TestClusterBuilder builder) => builder.AddSiloBuilderConfigurator<SiloConfigurator>();
 
     private sealed class SiloConfigurator : ISiloConfigurator
     {

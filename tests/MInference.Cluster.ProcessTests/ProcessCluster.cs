@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MInference.Client;
 using MInference.Shared.Generation;
+using MInference.Shared.Networking;
 using Orleans.Configuration;
 using StackExchange.Redis;
 
@@ -47,7 +48,7 @@ internal sealed class ProcessCluster : IAsyncDisposable
     public static async Task<ProcessCluster> CreateAsync(int siloCount, CancellationToken cancellationToken)
     {
         var redis = await RedisServer.StartOrSkipAsync(StartTimeout, cancellationToken);
-        var ports = FreePorts.Take(2 * siloCount);
+        var ports = LoopbackPorts.TakeFree(2 * siloCount);
         var silos = Enumerable.Range(0, siloCount).Select(i => new SiloProcess($"silo{i}", ports[2 * i], ports[(2 * i) + 1])).ToArray();
         var cluster = new ProcessCluster(redis, silos);
         cluster._processes.Add(redis.Process);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using MInference.Shared.Contracts;
 using MInference.Shared.Generation;
+using MInference.Shared.Networking;
 using MInference.Shared.Patterns;
 
 namespace MInference.Cluster.ProcessTests;
@@ -23,7 +24,7 @@ public sealed class RedisClusterRestartTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var cluster = await ProcessCluster.CreateAsync(siloCount: 2, ct);
-        var dashboardPort = FreePorts.Take(1)[0];
+        var dashboardPort = LoopbackPorts.TakeFree(1)[0];
         await Task.WhenAll(
             cluster.StartSilosAsync(["--MInference:DashboardEnabled=true", string.Create(CultureInfo.InvariantCulture, $"--MInference:DashboardPort={dashboardPort}")], ct, "silo0"),
             cluster.StartSilosAsync(ct, "silo1"));

@@ -1,4 +1,5 @@
 using System.Globalization;
+using MInference.Shared.Networking;
 
 namespace MInference.Cluster.ProcessTests;
 
@@ -40,7 +41,7 @@ internal sealed class RedisServer : IAsyncDisposable
             Assert.Skip("redis-server is not installed (Debian: apt-get install -y redis-server; .ci/run does this)");
         }
 
-        var port = FreePorts.Take(1)[0];
+        var port = LoopbackPorts.TakeFree(1)[0];
         var process = ChildProcess.Start(
             "redis-server",
             executable,

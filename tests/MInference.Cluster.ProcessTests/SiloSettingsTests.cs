@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
+using MInference.Shared.Networking;
 using MInference.Silo.Hosting;
 
 namespace MInference.Cluster.ProcessTests;
@@ -66,7 +67,7 @@ public sealed class SiloSettingsTests
     public async Task Silo_process_exits_with_the_bad_setting_named()
     {
         var ct = TestContext.Current.CancellationToken;
-        var port = FreePorts.Take(1)[0];
+        var port = LoopbackPorts.TakeFree(1)[0];
         await using var silo = ChildProcess.Start(
             "silo with bad settings",
             "dotnet",

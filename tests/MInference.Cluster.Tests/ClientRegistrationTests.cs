@@ -1,9 +1,9 @@
 using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MInference.Client;
+using MInference.Shared.Networking;
 using MInference.Silo.Hosting;
 
 namespace MInference.Cluster.Tests;
@@ -18,11 +18,12 @@ public sealed class ClientRegistrationTests
     public async Task Registered_client_reaches_a_silo_through_its_gateway()
     {
         var ct = TestContext.Current.CancellationToken;
-        var gatewayPort = FreePort();
+        var ports = LoopbackPorts.TakeFree(2);
+        var gatewayPort = ports[1];
         var siloBuilder = Host.CreateApplicationBuilder();
         siloBuilder.Logging.ClearProviders();
         siloBuilder.UseOrleans(silo => silo
-            .UseLocalhostClustering(FreePort(), gatewayPort)
+            .UseLocalhostClustering(ports[0], gatewayPort)
             .Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = "gateway-test")
             .AddMInference(configure: o =>
             {
@@ -47,12 +48,5 @@ public sealed class ClientRegistrationTests
             await client.StopAsync(CancellationToken.None);
             await silo.StopAsync(CancellationToken.None);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,11 +1,10 @@
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MInference.Shared.Contracts;
 using MInference.Shared.Models;
 using MInference.Shared.Models.Safetensors;
+using MInference.Shared.Networking;
 using MInference.Silo.Hosting;
 using static MInference.Kernels.Cuda.Tests.Numerics;
 
@@ -99,10 +98,11 @@ public sealed class SiloOnGpuTests(CudaFixture fixture)
     private static async Task<(IReadOnlyList<DeviceDescriptor> Devices, JobProgress Final, JobResult? Result)> RunJobOnGpuSiloAsync(
         TransferModelCase model, JobSubmission submission, CancellationToken cancellationToken)
     {
+        var ports = LoopbackPorts.TakeFree(2);
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.UseOrleans(silo => silo
-            .UseLocalhostClustering(FreePort(), FreePort())
+            .UseLocalhostClustering(ports[0], ports[1])
             .Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = "gpu-silo")
             .AddMInference(configure: o => o.SiloName = "gpu-silo"));
         using var host = builder.Build();
@@ -127,12 +127,5 @@ public sealed class SiloOnGpuTests(CudaFixture fixture)
         {
             await host.StopAsync(CancellationToken.None);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

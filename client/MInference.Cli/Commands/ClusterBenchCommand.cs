@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging;
 using MInference.Client;
 using MInference.Shared.Contracts;
 using MInference.Shared.Generation;
+using MInference.Shared.Networking;
 using MInference.Silo.DataPlane;
 using Spectre.Console;
 
@@ -247,7 +248,7 @@ public static class ClusterBenchCommand
                 IPEndPoint? primary = null;
                 for (var i = 0; i < siloCount; i++)
                 {
-                    var siloPort = EmbeddedClusterRun.FreePort();
+                    var siloPort = LoopbackPorts.TakeFree();
                     var name = $"bench-{i}";
                     var builder = Host.CreateApplicationBuilder();
                     builder.Logging.ClearProviders();

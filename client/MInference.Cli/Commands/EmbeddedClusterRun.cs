@@ -1,12 +1,12 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MInference.Client;
 using MInference.Shared.Contracts;
 using MInference.Shared.Generation;
+using MInference.Shared.Networking;
 using MInference.Silo.Hosting;
 using Spectre.Console;
 
@@ -89,7 +89,7 @@ internal static class EmbeddedClusterRun
         // The silo warns at every start that server GC is off; the CLI turns it off on purpose (its
         // csproj), so in this one-process mode that warning is only noise.
         builder.Logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error);
-        UseEmbeddedSilo(builder, SiloName, FreePort(), primary: null, threads, maxTokens, maxChunkTokens);
+        UseEmbeddedSilo(builder, SiloName, LoopbackPorts.TakeFree(), primary: null, threads, maxTokens, maxChunkTokens);
         var host = builder.Build();
         try
         {
@@ -116,7 +116,7 @@ internal static class EmbeddedClusterRun
         HostApplicationBuilder builder, string siloName, int siloPort, IPEndPoint? primary, int threads, int maxTokens, int maxChunkTokens)
     {
         builder.UseOrleans(silo => silo
-            .UseLocalhostClustering(siloPort, FreePort(), primary)
+            .UseLocalhostClustering(siloPort, LoopbackPorts.TakeFree(), primary)
             .Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = siloName)
             .AddMInference(configure: o =>
             {
@@ -126,14 +126,6 @@ internal static class EmbeddedClusterRun
                 o.MaxDocumentTokens = Math.Max(o.MaxDocumentTokens, maxTokens);
                 o.MaxChunkTokens = Math.Max(o.MaxChunkTokens, maxChunkTokens);
             }));
-    }
-
-    /// <summary>A port the OS reports free now (an embedded cluster must not collide with a running silo).</summary>
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 

@@ -13,7 +13,7 @@
 # RUN_<name> (train.py arguments of that run; defaults below), EVAL_LENGTHS (2K,4K,8K,16K),
 # EVAL_DEPTHS (0,0.25,0.5,0.75,1), EVAL_SAMPLES (2 per cell), EVAL_DEVICE (cuda).
 # Files back in $OUT (at most 8): setup.log, and per run: train-<name>.log (streamed), model-<name>.tar
-# (the model directory, eval.json and the fixture once written), eval-<name>.tar (the searched config,
+# (the model directory, eval.json and the fixture once written; in 15 MB parts when larger), eval-<name>.tar (the searched config,
 # the engine's JSON, heat maps and logs; re-packed after every step).
 set -uo pipefail
 
@@ -68,6 +68,12 @@ pack_model() {
     [[ -d $work/$r/model ]] || return 0
     tar -C "$work/$r" -cf "$out/model-$r.tar.tmp" model $( [[ -f $work/$r/eval.json ]] && echo eval.json ) \
         && mv "$out/model-$r.tar.tmp" "$out/model-$r.tar" && note "packed model-$r.tar ($2): $(tar -tf "$out/model-$r.tar" | tr '\n' ' ')"
+    # Files over 16 MB do not come back (a 6-layer, hidden-384 model is 20 MB): send those in parts
+    # (cat model-X.tar.part-* > model-X.tar).
+    if (( $(stat -c %s "$out/model-$r.tar") > 15000000 )); then
+        rm -f "$out/model-$r.tar.part-"*
+        split -b 15000000 "$out/model-$r.tar" "$out/model-$r.tar.part-" && rm "$out/model-$r.tar"
+    fi
 }
 pack_eval() {
     local r=$1
@@ -96,7 +102,7 @@ export DOTNET_ROOT=$dotnet DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 export MINFERENCE_CUDA_FATBIN=$work/kernels/minference_kernels.fatbin
 cli=("$dotnet/dotnet" "$stage/tests/minference.dll")
 grid=(--task kv,niah --lengths "${EVAL_LENGTHS:-2K,4K,8K,16K}" --depths "${EVAL_DEPTHS:-0,0.25,0.5,0.75,1}"
-      --samples "${EVAL_SAMPLES:-2}" --seed 1 --device "${EVAL_DEVICE:-cuda}" --threads 3)
+      --seed 1 --device "${EVAL_DEVICE:-cuda}" --threads 3)
 engine() {
     local r=$1 model=$work/m-$r e=$work/eval-$r
     mkdir -p "$model" "$e"
@@ -109,14 +115,14 @@ engine() {
     note "run $r: search (CPU) and eval of dense and A-shape (CUDA), $(left) s left"
     timeout "$(limit 70)" "${cli[@]}" search --model "$model" --tokens 4096 --threads 5 --out "$e/searched-config.json" >"$e/search.log" 2>&1 &
     local search_pid=$!
-    timeout "$(limit 60)" "${cli[@]}" eval --model "$model" "${grid[@]}" --config dense --config ashape \
+    timeout "$(limit 60)" "${cli[@]}" eval --model "$model" "${grid[@]}" --samples "${EVAL_SAMPLES:-2}" --config dense --config ashape \
         --json "$e/fixed.json" --heatmap "$e/heatmap.png" >"$e/eval-fixed.log" 2>&1
     note "run $r: eval (dense, A-shape) rc $?"
     pack_eval "$r"
     wait "$search_pid"
     note "run $r: search rc $?"
     if [[ -f $e/searched-config.json ]]; then
-        timeout "$(limit 25)" "${cli[@]}" eval --model "$model" "${grid[@]}" --config "$e/searched-config.json" \
+        timeout "$(limit 25)" "${cli[@]}" eval --model "$model" "${grid[@]}" --samples "${EVAL_SAMPLES:-2}" --config "$e/searched-config.json" \
             --json "$e/searched.json" --heatmap "$e/heatmap.png" >"$e/eval-searched.log" 2>&1
         note "run $r: eval (searched) rc $?"
         pack_eval "$r"

@@ -15,7 +15,7 @@ the end, an accuracy table per task and length (OUT/eval.json), and the transfor
 a fixed prompt (OUT/model/transformers-logits.json) for the C# cross-check.
 
 Usage: python3 train.py --out DIR [--seconds 420] [--seed 1] [--lr 1e-3] [--layers 4 --hidden 256 --kv-heads 2 --mlp 1024]
-       [--first-weight 2] [--short-share 0.3] [--resume DIR]
+       [--first-weight 2] [--short-share 0.3] [--kv-short 0] [--resume DIR]
 Needs torch and transformers (the GPU machine has them).
 """
 
@@ -76,9 +76,18 @@ def stage_at(fraction):
     return current
 
 
+# Key lengths (hex digits) of the short-key KV task (`kvs`, training only), the shortest that keys the
+# prompt's pairs distinctly being the floor.
+KV_SHORT_KEYS = (3, 4, 6, 8, 12)
+
+
 def sample(rng, task, tokens, depth=None):
     if task == "copy":
         prompt, answer = tasks.copy_task(rng, tokens)
+    elif task == "kvs":
+        pairs = tokens // 50
+        digits = rng.choice([k for k in KV_SHORT_KEYS if 16 ** k >= 4 * pairs] or [KV_SHORT_KEYS[-1]])
+        prompt, answer = tasks.kv_task(rng, tokens, rng.random() if depth is None else depth, digits)
     else:
         prompt, answer = tasks.make(task, rng, tokens, depth)
     ids = [tasks.BOS] + tasks.encode(prompt)
@@ -88,8 +97,9 @@ def sample(rng, task, tokens, depth=None):
 class Batches(torch.utils.data.IterableDataset):
     """Infinite stream of (input_ids, answer_mask, first_mask, copy_mask, valid_mask) batches following the curriculum by wall clock."""
 
-    def __init__(self, seed, t_start, seconds, short_share):
+    def __init__(self, seed, t_start, seconds, short_share, kv_short=0.0):
         self.seed, self.t_start, self.seconds, self.short_share = seed, t_start, seconds, short_share
+        self.kv_short = kv_short
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -102,6 +112,8 @@ class Batches(torch.utils.data.IterableDataset):
             if frac >= SHORT_FROM and rng.random() < self.short_share:
                 mix = MIX_SHORT
                 lengths, batch = SHORT_STAGE
+            if self.kv_short > 0:
+                mix = {**mix, "kvs": self.kv_short}
             names, weights = list(mix), list(mix.values())
             length = rng.choice(lengths)
             samples = []
@@ -237,6 +249,9 @@ def main():
                         help="weight of the first two answer tokens' mean cross-entropy (0: the second recipe)")
     parser.add_argument("--short-share", type=float, default=0.3,
                         help="share of the batches kept at 512-1024 tokens (KV-heavy) from the 1K stage on (0: the second recipe)")
+    parser.add_argument("--kv-short", type=float, default=0.0,
+                        help="weight (against the mix's 1.0) of a training-only KV task whose keys are 3-12 hex digits "
+                             "instead of UUIDs: the same key matching with less to match (0: off; not yet run)")
     args = parser.parse_args()
     log("args", json.dumps(vars(args)))
 
@@ -254,7 +269,7 @@ def main():
 
     t_start = time.time()
     loader = torch.utils.data.DataLoader(
-        Batches(args.seed, t_start, args.seconds, args.short_share), batch_size=None, num_workers=args.workers, prefetch_factor=2,
+        Batches(args.seed, t_start, args.seconds, args.short_share, args.kv_short), batch_size=None, num_workers=args.workers, prefetch_factor=2,
         persistent_workers=True, pin_memory=True)
     warmup = 150 if not args.resume else 20
     step, last_save, last_log, last_eval = 0, time.time(), time.time(), time.time()

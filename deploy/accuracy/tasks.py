@@ -106,11 +106,22 @@ def haystack_task(rng, tokens, depth, needles):
     return text + question, answer
 
 
-def kv_task(rng, tokens, depth):
-    """MInference's KV retrieval prompt; the asked pair at `depth` of the pairs."""
-    pair_bytes = 36 + 36 + 8
-    count = max(2, (tokens - 1 - len(KV_INSTRUCTION) - len(KV_QUESTION) - 36 - 38) // pair_bytes)
-    pairs = [(uuid(rng), uuid(rng)) for _ in range(count)]
+def kv_task(rng, tokens, depth, key_chars=None):
+    """MInference's KV retrieval prompt; the asked pair at `depth` of the pairs. Training only: with
+    `key_chars`, the keys are that many hex digits instead of UUIDs (distinct; the values stay UUIDs),
+    an easier form of the same key matching."""
+    key_bytes = 36 if key_chars is None else key_chars
+    pair_bytes = key_bytes + 36 + 8
+    count = max(2, (tokens - 1 - len(KV_INSTRUCTION) - len(KV_QUESTION) - key_bytes - 38) // pair_bytes)
+    if key_chars is None:
+        pairs = [(uuid(rng), uuid(rng)) for _ in range(count)]
+    else:
+        if 16 ** key_chars < 4 * count:
+            raise ValueError(f"{key_chars} hex digits cannot key {count} pairs distinctly (need 16^digits >= {4 * count})")
+        keys = set()
+        while len(keys) < count:
+            keys.add(f"{rng.getrandbits(4 * key_chars):0{key_chars}x}")
+        pairs = [(k, uuid(rng)) for k in keys]
     asked = min(count - 1, int(depth * count))
     body = ", ".join(f"\"{k}\": \"{v}\"" for k, v in pairs)
     key, value = pairs[asked]

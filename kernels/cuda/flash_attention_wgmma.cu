@@ -1,0 +1,275 @@
+// Dense causal flash attention forward on Hopper warpgroup MMA (wgmma, sm_90a), d 128.
+//
+// Same contract, arguments and layouts as flash_attention_mma.cu (q/o [rows, hq, 128], k/v [keys,
+// hkv, 128], bf16; grid x = query head, y = query blocks, last block first), so the host swaps it in
+// for d 128 on compute capability 9.0. A block holds WarpGroups warpgroups; each owns 64 query rows
+// and computes S = Q·Kᵀ with wgmma (Q and K from shared memory) and O += P·V with wgmma (P from
+// registers, V from shared memory, transposed). The warpgroups share K/V tiles of KeyTile keys that
+// stream through a Stages-deep cp.async pipeline, one barrier per tile. Shared tiles use wgmma's
+// 128-byte swizzle: each tile is two column blocks of 64 dims (128-byte rows), and row r's 16-byte
+// chunk c is stored at chunk c ^ (r % 8), which also keeps the cp.async stores conflict-free.
+// On passes other than sm_90a the kernels exist (the host binds every name) but trap if launched.
+#include "wgmma_primitives.cuh"
+
+// Byte offset of 16-byte chunk `chunk` (0..15) of row r in a swizzled tile of `rows` rows x 128 dims.
+__device__ __forceinline__ uint32_t wgmma_tile_offset(int rows, int r, int chunk)
+{
+    return (uint32_t)((chunk >> 3) * rows * 128 + r * 128 + (((chunk & 7) ^ (r & 7)) << 4));
+}
+
+// PvMode picks how P·V addresses V (the MN-major descriptor): 0 = one m64n128 per 16 keys, leading
+// offset = the distance between the two 64-dim blocks, stride = 1024 (8 keys); 1 = the same with the
+// two offsets exchanged; 2 = two m64n64 per 16 keys (one per 64-dim block), both offsets 1024. The
+// harness (deploy/gpu/wgmma) checks each; the fatbin instantiates the one that passed.
+template <int WarpGroups, int KeyTile, int Stages, int PvMode>
+__device__ __forceinline__ void flash_attention_wgmma_d128(
+    const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, bf16* __restrict__ o,
+    long long q_rows, long long query_start, int hq, int hkv, float scale_log2)
+{
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    static_assert(KeyTile == 64 || KeyTile == 128, "key tiles are one wgmma N: 64 or 128");
+    static_assert(Stages >= 2, "the pipeline needs at least two stages");
+    constexpr int D = 128;
+    constexpr int Threads = WarpGroups * 128;
+    constexpr int Rows = WarpGroups * 64;
+    constexpr int Chunks = D / 8;
+    constexpr int ScoreRegs = KeyTile / 2;
+    constexpr int ScoreTiles = KeyTile / 8;
+    constexpr int OutRegs = D / 2;
+    constexpr int OutTiles = D / 8;
+    constexpr uint32_t QBytes = Rows * D * 2;
+    constexpr uint32_t TileBytes = KeyTile * D * 2;
+    constexpr uint32_t BlockBytes = KeyTile * 128;
+
+    extern __shared__ __align__(16) unsigned char shared_raw[];
+    // The swizzle pattern is a function of address bits 4-9: tiles start on 1024-byte boundaries (the
+    // host adds 1 KB of slack).
+    const uint32_t sQ = (shared_address(shared_raw) + 1023u) & ~1023u;
+    const uint32_t sK = sQ + QBytes;
+    const uint32_t sV = sK + Stages * TileBytes;
+
+    const int head = blockIdx.x;
+    const int kv_head = head / (hq / hkv);
+    const long long q_block = (long long)gridDim.y - 1 - blockIdx.y;
+    const long long row0 = q_block * Rows;
+    const int wg = threadIdx.x >> 7;
+    const int warp = (threadIdx.x >> 5) & 3;
+    const int lane = threadIdx.x & 31;
+    const int group = lane >> 2;
+    const int quad = lane & 3;
+
+    const long long q_stride = (long long)hq * D;
+    const long long kv_stride = (long long)hkv * D;
+    const bf16* k_head = k + (long long)kv_head * D;
+    const bf16* v_head = v + (long long)kv_head * D;
+
+    for (int idx = threadIdx.x; idx < Rows * Chunks; idx += Threads)
+    {
+        const int r = idx / Chunks;
+        const int c = idx % Chunks;
+        const bool valid = row0 + r < q_rows;
+        const bf16* src = valid ? q + (row0 + r) * q_stride + (long long)head * D + c * 8 : q;
+        cp_async_16(sQ + wgmma_tile_offset(Rows, r, c), src, valid);
+    }
+
+    const long long block_last_row = min(row0 + Rows, q_rows) - 1;
+    const long long kv_end = query_start + block_last_row + 1;
+    const int tiles = (int)((kv_end + KeyTile - 1) / KeyTile);
+
+    auto load_tile = [&](int tile, int stage) {
+        const long long kt = (long long)tile * KeyTile;
+        const uint32_t dk = sK + stage * TileBytes;
+        const uint32_t dv = sV + stage * TileBytes;
+        for (int idx = threadIdx.x; idx < KeyTile * Chunks; idx += Threads)
+        {
+            const int r = idx / Chunks;
+            const int c = idx % Chunks;
+            const bool valid = kt + r < kv_end;
+            const long long offset = valid ? (kt + r) * kv_stride + c * 8 : 0;
+            const uint32_t at = wgmma_tile_offset(KeyTile, r, c);
+            cp_async_16(dk + at, k_head + offset, valid);
+            cp_async_16(dv + at, v_head + offset, valid);
+        }
+    };
+
+#pragma unroll
+    for (int t = 0; t < Stages - 1; t++)
+    {
+        if (t < tiles) load_tile(t, t);
+        cp_async_commit();
+    }
+
+    float out[OutRegs];
+#pragma unroll
+    for (int i = 0; i < OutRegs; i++) out[i] = 0.0f;
+    float row_max[2] = {-INFINITY, -INFINITY};
+    float row_sum[2] = {0.0f, 0.0f};
+
+    const long long wg_first = query_start + row0 + wg * 64;
+    const long long wg_last = wg_first + 63;
+    const long long warp_first = wg_first + warp * 16;
+    // This warpgroup's 64 Q rows: row 64 wg of each 64-dim block (8-row groups 1024 bytes apart).
+    const uint32_t q_rows_at = sQ + wg * 64 * 128;
+
+    for (int tile = 0; tile < tiles; tile++)
+    {
+        const int stage = tile % Stages;
+        cp_async_wait<Stages - 2>();
+        fence_proxy_async_shared();
+        __syncthreads();
+        // Every warpgroup is past the barrier and its wgmma of tile - 1 have completed (waited), so
+        // that stage is refilled now.
+        if (tile + Stages - 1 < tiles) load_tile(tile + Stages - 1, (tile + Stages - 1) % Stages);
+        cp_async_commit();
+
+        const long long kt = (long long)tile * KeyTile;
+        // Warpgroup-uniform: wgmma needs all four warps.
+        if (kt > wg_last) continue;
+        const uint32_t tk = sK + stage * TileBytes;
+        const uint32_t tv = sV + stage * TileBytes;
+
+        float s[ScoreRegs];
+        wgmma_fence();
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ks++)
+        {
+            // k-step ks: 64-dim block ks / 4, 32 bytes per 16 dims inside the swizzled 128-byte row.
+            const uint64_t da = wgmma_descriptor(q_rows_at + (ks >> 2) * Rows * 128 + (ks & 3) * 32, 16, 1024);
+            const uint64_t db = wgmma_descriptor(tk + (ks >> 2) * BlockBytes + (ks & 3) * 32, 16, 1024);
+            if constexpr (KeyTile == 128)
+                wgmma_ss_m64n128k16(s, da, db, ks > 0);
+            else
+                wgmma_ss_m64n64k16(s, da, db, ks > 0);
+        }
+        wgmma_commit();
+        wgmma_wait<0>();
+        wgmma_hold(s);
+
+        // Only tiles that reach past the warp's first row need the causal mask (32-bit offsets).
+        if (kt + KeyTile - 1 > warp_first)
+        {
+            const int limit = (int)(warp_first + group - kt);
+#pragma unroll
+            for (int t = 0; t < ScoreTiles; t++)
+            {
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                {
+                    if (t * 8 + quad * 2 + (e & 1) > limit + (e >> 1) * 8) s[4 * t + e] = -INFINITY;
+                }
+            }
+        }
+
+        float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int t = 0; t < ScoreTiles; t++)
+        {
+            tile_max[0] = fmaxf(tile_max[0], fmaxf(s[4 * t], s[4 * t + 1]));
+            tile_max[1] = fmaxf(tile_max[1], fmaxf(s[4 * t + 2], s[4 * t + 3]));
+        }
+        float alpha[2];
+        float scaled_max[2];
+#pragma unroll
+        for (int h = 0; h < 2; h++)
+        {
+            float mx = tile_max[h];
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            // Key 0 is in tile 0, which every row sees first, so the running maximum is finite.
+            const float m_new = fmaxf(row_max[h], mx);
+            alpha[h] = fast_exp2((row_max[h] - m_new) * scale_log2);
+            row_max[h] = m_new;
+            scaled_max[h] = m_new * scale_log2;
+        }
+
+        float tile_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int i = 0; i < ScoreRegs; i++)
+        {
+            s[i] = fast_exp2(fmaf(s[i], scale_log2, -scaled_max[(i >> 1) & 1]));
+            tile_sum[(i >> 1) & 1] += s[i];
+        }
+        row_sum[0] = row_sum[0] * alpha[0] + tile_sum[0];
+        row_sum[1] = row_sum[1] * alpha[1] + tile_sum[1];
+        if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f))
+        {
+#pragma unroll
+            for (int i = 0; i < OutRegs; i++) out[i] *= alpha[(i >> 1) & 1];
+        }
+
+        // The S accumulators of keys [16kk, 16kk + 16) are, packed to bf16, the A fragment of P·V.
+        uint32_t pa[KeyTile / 16][4];
+#pragma unroll
+        for (int kk = 0; kk < KeyTile / 16; kk++)
+        {
+            pa[kk][0] = pack_bf16x2(s[8 * kk], s[8 * kk + 1]);
+            pa[kk][1] = pack_bf16x2(s[8 * kk + 2], s[8 * kk + 3]);
+            pa[kk][2] = pack_bf16x2(s[8 * kk + 4], s[8 * kk + 5]);
+            pa[kk][3] = pack_bf16x2(s[8 * kk + 6], s[8 * kk + 7]);
+        }
+
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < KeyTile / 16; kk++)
+        {
+            // Keys 16kk..16kk+15: rows 16kk of both 64-dim blocks (2048 bytes per 16 keys).
+            const uint32_t at = tv + kk * 2048;
+            if constexpr (PvMode == 0)
+            {
+                wgmma_rs_m64n128k16_tb(out, pa[kk], wgmma_descriptor(at, BlockBytes, 1024), 1);
+            }
+            else if constexpr (PvMode == 1)
+            {
+                wgmma_rs_m64n128k16_tb(out, pa[kk], wgmma_descriptor(at, 1024, BlockBytes), 1);
+            }
+            else
+            {
+                float(&low)[OutRegs / 2] = *reinterpret_cast<float(*)[OutRegs / 2]>(&out[0]);
+                float(&high)[OutRegs / 2] = *reinterpret_cast<float(*)[OutRegs / 2]>(&out[OutRegs / 2]);
+                wgmma_rs_m64n64k16_tb(low, pa[kk], wgmma_descriptor(at, 1024, 1024), 1);
+                wgmma_rs_m64n64k16_tb(high, pa[kk], wgmma_descriptor(at + BlockBytes, 1024, 1024), 1);
+            }
+        }
+        wgmma_commit();
+        wgmma_wait<0>();
+        wgmma_hold(out);
+        wgmma_hold(pa);
+    }
+
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+    {
+        float total = row_sum[h];
+        total += __shfl_xor_sync(0xffffffffu, total, 1);
+        total += __shfl_xor_sync(0xffffffffu, total, 2);
+        const long long row = row0 + wg * 64 + warp * 16 + group + h * 8;
+        if (row < q_rows)
+        {
+            const float inv = 1.0f / total;
+            bf16* dst = o + row * q_stride + (long long)head * D + quad * 2;
+#pragma unroll
+            for (int t = 0; t < OutTiles; t++)
+            {
+                *reinterpret_cast<__nv_bfloat162*>(dst + t * 8) =
+                    __floats2bfloat162_rn(out[4 * t + 2 * h] * inv, out[4 * t + 2 * h + 1] * inv);
+            }
+        }
+    }
+#else
+    __trap();
+#endif
+}
+
+// flash_attention_wgmma_d128_g{warpgroups}_k{key tile}_s{stages}: the tilings the host may launch
+// (CudaBackend's WgmmaAttentionTiling mirrors them). Shared memory per block: 1 KB alignment slack +
+// (64 * warpgroups + 2 * stages * key tile) * 256 bytes.
+#define MINFERENCE_FLASH_WGMMA(NAME, GROUPS, KEYS, STAGES, PVMODE)                                                    \
+    extern "C" __global__ void __launch_bounds__(GROUPS * 128, 1)                                                      \
+        NAME(const bf16* q, const bf16* k, const bf16* v, bf16* o, long long q_rows, long long query_start, int hq,   \
+             int hkv, float scale_log2)                                                                               \
+    {                                                                                                                 \
+        flash_attention_wgmma_d128<GROUPS, KEYS, STAGES, PVMODE>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2); \
+    }
+
+// 128 query rows (2 warpgroups) x 128 keys, 2 stages: 161 KB shared, one block per SM.
+MINFERENCE_FLASH_WGMMA(flash_attention_wgmma_d128_g2_k128_s2, 2, 128, 2, 0)

@@ -260,6 +260,361 @@ __device__ __forceinline__ void flash_attention_wgmma_d128(
 #endif
 }
 
+// ---- The pipelined form: S of the next key tile is computed while this tile's softmax runs ----
+//
+// Per warpgroup and tile: issue S(t+1) = Q·K(t+1)ᵀ (async), softmax of S(t) on the CUDA cores while the
+// tensor cores work, issue O += P(t)·V(t), wait for both. Two score buffers (the loop is unrolled by two so
+// they stay in registers). The K/V tiles come from a walk (dense: every tile up to the diagonal; A-shape:
+// sink tiles then window tiles), Stages >= 3 deep: at tile t the stages hold t and t + 1 (both read by
+// wgmma in flight) and t - 1's stage is refilled with t + Stages - 1.
+
+// Dense causal: tiles of KeyTile keys from 0 to the block's last row.
+template <int KeyTile>
+struct WgmmaDenseWalk
+{
+    long long key_end;
+
+    __device__ __forceinline__ int count() const { return (int)((key_end + KeyTile - 1) / KeyTile); }
+    __device__ __forceinline__ long long start(int i) const { return (long long)i * KeyTile; }
+    __device__ __forceinline__ int valid(int i) const { return (int)min((long long)KeyTile, key_end - start(i)); }
+    __device__ __forceinline__ bool window(int) const { return false; }
+};
+
+// A-shape: sink keys [0, sink_end) in causal tiles, then window keys [window_start, window_end) in window
+// tiles (a row sees key j there when row - j < local); window_start >= sink_end, so no key counts twice.
+template <int KeyTile>
+struct WgmmaAShapeWalk
+{
+    long long sink_end, window_start, window_end;
+
+    __device__ __forceinline__ int sink_tiles() const { return (int)((sink_end + KeyTile - 1) / KeyTile); }
+    __device__ __forceinline__ int count() const
+    {
+        return sink_tiles() + (window_end > window_start ? (int)((window_end - window_start + KeyTile - 1) / KeyTile) : 0);
+    }
+    __device__ __forceinline__ long long start(int i) const
+    {
+        const int sinks = sink_tiles();
+        return i < sinks ? (long long)i * KeyTile : window_start + (long long)(i - sinks) * KeyTile;
+    }
+    __device__ __forceinline__ int valid(int i) const
+    {
+        return (int)min((long long)KeyTile, (i < sink_tiles() ? sink_end : window_end) - start(i));
+    }
+    __device__ __forceinline__ bool window(int i) const { return i >= sink_tiles(); }
+};
+
+// Issues S[64 x KeyTile] = Q·Kᵀ for one warpgroup (8 k-steps of 16 dims) and commits them as one group.
+// q_at: the warpgroup's first Q row in block 0; q_block_bytes: one 64-dim block of the Q tile.
+template <int KeyTile>
+__device__ __forceinline__ void wgmma_issue_scores(float (&s)[KeyTile / 2], uint32_t q_at, uint32_t q_block_bytes, uint32_t tk)
+{
+#pragma unroll
+    for (int ks = 0; ks < 8; ks++)
+    {
+        const uint64_t da = wgmma_descriptor(q_at + (ks >> 2) * q_block_bytes + (ks & 3) * 32, 16, 1024);
+        const uint64_t db = wgmma_descriptor(tk + (ks >> 2) * KeyTile * 128 + (ks & 3) * 32, 16, 1024);
+        if constexpr (KeyTile == 128)
+            wgmma_ss_m64n128k16(s, da, db, ks > 0);
+        else
+            wgmma_ss_m64n64k16(s, da, db, ks > 0);
+    }
+    wgmma_commit();
+}
+
+// Issues O[64 x 128] += P·V (P from registers, V's tile at tv) and commits them as one group.
+template <int KeyTile, int PvMode>
+__device__ __forceinline__ void wgmma_issue_pv(float (&out)[64], const uint32_t (&pa)[KeyTile / 16][4], uint32_t tv)
+{
+#pragma unroll
+    for (int kk = 0; kk < KeyTile / 16; kk++)
+    {
+        const uint32_t at = tv + kk * 2048;
+        if constexpr (PvMode == 0)
+        {
+            wgmma_rs_m64n128k16_tb(out, pa[kk], wgmma_descriptor(at, KeyTile * 128, 1024), 1);
+        }
+        else
+        {
+            float(&low)[32] = *reinterpret_cast<float(*)[32]>(&out[0]);
+            float(&high)[32] = *reinterpret_cast<float(*)[32]>(&out[32]);
+            wgmma_rs_m64n64k16_tb(low, pa[kk], wgmma_descriptor(at, 1024, 1024), 1);
+            wgmma_rs_m64n64k16_tb(high, pa[kk], wgmma_descriptor(at + KeyTile * 128, 1024, 1024), 1);
+        }
+    }
+    wgmma_commit();
+}
+
+// Online softmax of one score tile for the thread's two rows (masking, running maxima and sums, lazy
+// rescale of O), leaving P packed as the A fragments of P·V. rel: the thread's first row position minus
+// the tile's first key; a key at column c is masked when c > rel + 8h (causal), c >= valid (past the
+// tile's keys) or, in window tiles, c <= rel + 8h - local.
+template <int KeyTile>
+__device__ __forceinline__ void wgmma_softmax(
+    float (&s)[KeyTile / 2], float (&out)[64], float (&row_max)[2], float (&row_sum)[2], uint32_t (&pa)[KeyTile / 16][4],
+    bool mask, int rel, int valid, bool window, int local, int quad, float scale_log2)
+{
+    if (mask)
+    {
+#pragma unroll
+        for (int i = 0; i < KeyTile / 2; i++)
+        {
+            const int col = (i >> 2) * 8 + quad * 2 + (i & 1);
+            const int limit = rel + ((i >> 1) & 1) * 8;
+            if (col > limit || col >= valid || (window && col <= limit - local)) s[i] = -INFINITY;
+        }
+    }
+    float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int i = 0; i < KeyTile / 2; i++) tile_max[(i >> 1) & 1] = fmaxf(tile_max[(i >> 1) & 1], s[i]);
+    float alpha[2];
+    float scaled_max[2];
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+    {
+        float mx = tile_max[h];
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(row_max[h], mx);
+        // A row may not have seen any key yet (A-shape window tiles): exponents against 0 give 0.
+        const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+        alpha[h] = fast_exp2((row_max[h] - m_use) * scale_log2);
+        row_max[h] = m_new;
+        scaled_max[h] = m_use * scale_log2;
+    }
+    float tile_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < KeyTile / 2; i++)
+    {
+        s[i] = fast_exp2(fmaf(s[i], scale_log2, -scaled_max[(i >> 1) & 1]));
+        tile_sum[(i >> 1) & 1] += s[i];
+    }
+    row_sum[0] = row_sum[0] * alpha[0] + tile_sum[0];
+    row_sum[1] = row_sum[1] * alpha[1] + tile_sum[1];
+    if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f))
+    {
+#pragma unroll
+        for (int i = 0; i < 64; i++) out[i] *= alpha[(i >> 1) & 1];
+    }
+#pragma unroll
+    for (int kk = 0; kk < KeyTile / 16; kk++)
+    {
+        pa[kk][0] = pack_bf16x2(s[8 * kk], s[8 * kk + 1]);
+        pa[kk][1] = pack_bf16x2(s[8 * kk + 2], s[8 * kk + 3]);
+        pa[kk][2] = pack_bf16x2(s[8 * kk + 4], s[8 * kk + 5]);
+        pa[kk][3] = pack_bf16x2(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+}
+
+// The pipelined kernel body. Rows of the block: row0 .. row0 + 64 * WarpGroups - 1 (positions query_start +
+// row); `local` is the A-shape window (unused by dense walks).
+template <int WarpGroups, int KeyTile, int Stages, int PvMode, class Walk>
+__device__ __forceinline__ void wgmma_attention_pipelined(
+    const Walk& walk, long long row0, int local, int head, const bf16* __restrict__ q, const bf16* __restrict__ k,
+    const bf16* __restrict__ v, bf16* __restrict__ o, long long q_rows, long long query_start, int hq, int hkv, float scale_log2)
+{
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    static_assert(KeyTile == 64 || KeyTile == 128, "key tiles are one wgmma N: 64 or 128");
+    static_assert(Stages >= 3, "the pipelined form keeps two tiles in flight and refills a third");
+    constexpr int D = 128;
+    constexpr int Threads = WarpGroups * 128;
+    constexpr int Rows = WarpGroups * 64;
+    constexpr int Chunks = D / 8;
+    constexpr uint32_t QBytes = Rows * D * 2;
+    constexpr uint32_t TileBytes = KeyTile * D * 2;
+
+    extern __shared__ __align__(16) unsigned char shared_raw[];
+    const uint32_t sQ = (shared_address(shared_raw) + 1023u) & ~1023u;
+    const uint32_t sK = sQ + QBytes;
+    const uint32_t sV = sK + Stages * TileBytes;
+
+    const int kv_head = head / (hq / hkv);
+    const int wg = threadIdx.x >> 7;
+    const int warp = (threadIdx.x >> 5) & 3;
+    const int lane = threadIdx.x & 31;
+    const int group = lane >> 2;
+    const int quad = lane & 3;
+    const long long q_stride = (long long)hq * D;
+    const long long kv_stride = (long long)hkv * D;
+    const bf16* k_head = k + (long long)kv_head * D;
+    const bf16* v_head = v + (long long)kv_head * D;
+
+    for (int idx = threadIdx.x; idx < Rows * Chunks; idx += Threads)
+    {
+        const int r = idx / Chunks;
+        const int c = idx % Chunks;
+        const bool valid = row0 + r < q_rows;
+        const bf16* src = valid ? q + (row0 + r) * q_stride + (long long)head * D + c * 8 : q;
+        cp_async_16(sQ + wgmma_tile_offset(Rows, r, c), src, valid);
+    }
+
+    const int tiles = walk.count();
+    auto load_tile = [&](int tile, int stage) {
+        const long long kt = walk.start(tile);
+        const int valid_keys = walk.valid(tile);
+        const uint32_t dk = sK + stage * TileBytes;
+        const uint32_t dv = sV + stage * TileBytes;
+        for (int idx = threadIdx.x; idx < KeyTile * Chunks; idx += Threads)
+        {
+            const int r = idx / Chunks;
+            const int c = idx % Chunks;
+            const bool valid = r < valid_keys;
+            const long long offset = valid ? (kt + r) * kv_stride + c * 8 : 0;
+            const uint32_t at = wgmma_tile_offset(KeyTile, r, c);
+            cp_async_16(dk + at, k_head + offset, valid);
+            cp_async_16(dv + at, v_head + offset, valid);
+        }
+    };
+
+#pragma unroll
+    for (int t = 0; t < Stages - 1; t++)
+    {
+        if (t < tiles) load_tile(t, t);
+        cp_async_commit();
+    }
+
+    float out[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) out[i] = 0.0f;
+    float row_max[2] = {-INFINITY, -INFINITY};
+    float row_sum[2] = {0.0f, 0.0f};
+
+    const long long wg_first = query_start + row0 + wg * 64;
+    const long long wg_last = wg_first + 63;
+    const long long warp_first = wg_first + warp * 16;
+    const uint32_t q_at = sQ + wg * 64 * 128;
+    // Warpgroup-uniform: whether any of its 64 rows sees a key of the tile.
+    auto live = [&](int tile) {
+        if (tile >= tiles) return false;
+        const long long kt = walk.start(tile);
+        if (kt > wg_last) return false;
+        return !walk.window(tile) || kt + walk.valid(tile) - 1 > wg_first - local;
+    };
+
+    float sa[KeyTile / 2];
+    float sb[KeyTile / 2];
+    cp_async_wait<Stages - 2>();
+    fence_proxy_async_shared();
+    __syncthreads();
+    if (live(0))
+    {
+        wgmma_fence();
+        wgmma_issue_scores<KeyTile>(sa, q_at, Rows * 128, sK);
+        wgmma_wait<0>();
+        wgmma_hold(sa);
+    }
+
+    // cur holds the finished scores of `tile` (when live); next receives tile + 1's.
+    auto step = [&](int tile, float(&cur)[KeyTile / 2], float(&next)[KeyTile / 2]) {
+        // Groups committed: tiles 0 .. tile + Stages - 2; tile + 1's must have landed.
+        cp_async_wait<Stages - 3>();
+        fence_proxy_async_shared();
+        __syncthreads();
+        // Every warpgroup has waited for its wgmma of tile - 1: that stage takes tile + Stages - 1.
+        if (tile + Stages - 1 < tiles) load_tile(tile + Stages - 1, (tile + Stages - 1) % Stages);
+        cp_async_commit();
+        const bool cur_live = live(tile);
+        const bool next_live = live(tile + 1);
+        if (next_live)
+        {
+            wgmma_fence();
+            wgmma_issue_scores<KeyTile>(next, q_at, Rows * 128, sK + ((tile + 1) % Stages) * TileBytes);
+        }
+        if (cur_live)
+        {
+            const long long kt = walk.start(tile);
+            const int valid = walk.valid(tile);
+            const bool window = walk.window(tile);
+            const bool mask = kt + KeyTile - 1 > warp_first || valid < KeyTile || (window && kt <= warp_first + 15 - local);
+            uint32_t pa[KeyTile / 16][4];
+            wgmma_softmax<KeyTile>(cur, out, row_max, row_sum, pa, mask, (int)(warp_first + group - kt), valid, window, local, quad, scale_log2);
+            wgmma_fence();
+            wgmma_issue_pv<KeyTile, PvMode>(out, pa, sV + (tile % Stages) * TileBytes);
+            wgmma_wait<0>();
+            wgmma_hold(out);
+            wgmma_hold(pa);
+        }
+        else
+        {
+            wgmma_wait<0>();
+        }
+        if (next_live) wgmma_hold(next);
+    };
+    for (int tile = 0; tile < tiles; tile += 2)
+    {
+        step(tile, sa, sb);
+        if (tile + 1 < tiles) step(tile + 1, sb, sa);
+    }
+
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+    {
+        float total = row_sum[h];
+        total += __shfl_xor_sync(0xffffffffu, total, 1);
+        total += __shfl_xor_sync(0xffffffffu, total, 2);
+        const long long row = row0 + wg * 64 + warp * 16 + group + h * 8;
+        if (row < q_rows)
+        {
+            const float inv = total > 0.0f ? 1.0f / total : 0.0f;
+            bf16* dst = o + row * q_stride + (long long)head * D + quad * 2;
+#pragma unroll
+            for (int t = 0; t < 16; t++)
+            {
+                *reinterpret_cast<__nv_bfloat162*>(dst + t * 8) =
+                    __floats2bfloat162_rn(out[4 * t + 2 * h] * inv, out[4 * t + 2 * h + 1] * inv);
+            }
+        }
+    }
+#else
+    __trap();
+#endif
+}
+
+// Dense causal, pipelined: same arguments and grid as flash_attention_mma (y runs over 64 * WarpGroups-row
+// blocks, last block first).
+#define MINFERENCE_FLASH_WGMMA_PIPELINED(NAME, GROUPS, KEYS, STAGES, PVMODE)                                         \
+    extern "C" __global__ void __launch_bounds__(GROUPS * 128, 1)                                                      \
+        NAME(const bf16* q, const bf16* k, const bf16* v, bf16* o, long long q_rows, long long query_start, int hq,   \
+             int hkv, float scale_log2)                                                                               \
+    {                                                                                                                 \
+        const long long row0 = ((long long)gridDim.y - 1 - blockIdx.y) * (GROUPS * 64);                              \
+        WgmmaDenseWalk<KEYS> walk{query_start + min(row0 + GROUPS * 64, q_rows)};                                     \
+        wgmma_attention_pipelined<GROUPS, KEYS, STAGES, PVMODE>(walk, row0, 0, blockIdx.x, q, k, v, o, q_rows,        \
+                                                                query_start, hq, hkv, scale_log2);                   \
+    }
+
+// A-shape (sink + window), same arguments as sparse_attention_ashape_d128 (grid y over 64 * WarpGroups-row
+// blocks in order); the _heads form takes per-slot heads and budgets as sparse_attention_ashape_heads_d128.
+#define MINFERENCE_ASHAPE_WGMMA(NAME, GROUPS, KEYS, STAGES, PVMODE)                                                   \
+    __device__ __forceinline__ void NAME##_body(const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows,     \
+                                                int query_start, int hq, int hkv, float scale_log2, int init_keys,    \
+                                                int local_keys, int head)                                             \
+    {                                                                                                                 \
+        const long long row0 = (long long)blockIdx.y * (GROUPS * 64);                                                 \
+        const long long first = query_start + row0;                                                                   \
+        const long long last = query_start + min(row0 + GROUPS * 64, (long long)q_rows) - 1;                          \
+        WgmmaAShapeWalk<KEYS> walk;                                                                                   \
+        walk.sink_end = min((long long)init_keys, last + 1);                                                          \
+        walk.window_start = max((long long)init_keys, first - local_keys + 1);                                        \
+        walk.window_end = last + 1;                                                                                   \
+        wgmma_attention_pipelined<GROUPS, KEYS, STAGES, PVMODE>(walk, row0, local_keys, head, q, k, v, o, q_rows,     \
+                                                                query_start, hq, hkv, scale_log2);                   \
+    }                                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(GROUPS * 128, 1)                                                      \
+        NAME(const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv,      \
+             float scale_log2, int init_keys, int local_keys)                                                         \
+    {                                                                                                                 \
+        NAME##_body(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, init_keys, local_keys, blockIdx.x);        \
+    }                                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(GROUPS * 128, 1)                                                      \
+        NAME##_heads(const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq,       \
+                     int hkv, float scale_log2, const int* heads, const int* init_keys, const int* local_keys)        \
+    {                                                                                                                 \
+        const int slot = blockIdx.x;                                                                                  \
+        NAME##_body(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, init_keys[slot], local_keys[slot],         \
+                    heads[slot]);                                                                                     \
+    }
+
 // flash_attention_wgmma_d128_g{warpgroups}_k{key tile}_s{stages}: the tilings the host may launch
 // (CudaBackend's WgmmaAttentionTiling mirrors them). Shared memory per block: 1 KB alignment slack +
 // (64 * warpgroups + 2 * stages * key tile) * 256 bytes.

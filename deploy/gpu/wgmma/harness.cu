@@ -9,6 +9,7 @@
 #include "../../../kernels/cuda/flash_attention_mma.cu"
 #include "../../../kernels/cuda/flash_attention_wgmma.cu"
 #include "../../../kernels/cuda/attention_reference.cu"
+#include "../../../kernels/cuda/sparse_attention_mma.cu"
 
 #include <algorithm>
 #include <cstdio>
@@ -18,12 +19,16 @@
 #include <vector>
 
 // Harness-only variants: the other two V addressings and other tile shapes.
-MINFERENCE_FLASH_WGMMA(harness_g2_k128_s2_p1, 2, 128, 2, 1)
-MINFERENCE_FLASH_WGMMA(harness_g2_k128_s2_p2, 2, 128, 2, 2)
-MINFERENCE_FLASH_WGMMA(harness_g2_k64_s2_p0, 2, 64, 2, 0)
-MINFERENCE_FLASH_WGMMA(harness_g2_k64_s2_p2, 2, 64, 2, 2)
+// Run 1 (17:58 UTC): pv1 wrong (the MN-major descriptor's leading offset is the 64-dim block distance),
+// pv0 = pv2; g3 k64 s3 fastest (426 TFLOP/s at 128K against 368 for mma.sync).
 MINFERENCE_FLASH_WGMMA(harness_g3_k64_s3_p0, 3, 64, 3, 0)
-MINFERENCE_FLASH_WGMMA(harness_g3_k64_s2_p2, 3, 64, 2, 2)
+MINFERENCE_FLASH_WGMMA_PIPELINED(harness_pipe_g2_k64_s3, 2, 64, 3, 0)
+MINFERENCE_FLASH_WGMMA_PIPELINED(harness_pipe_g2_k64_s4, 2, 64, 4, 0)
+MINFERENCE_FLASH_WGMMA_PIPELINED(harness_pipe_g3_k64_s3, 3, 64, 3, 0)
+MINFERENCE_FLASH_WGMMA_PIPELINED(harness_pipe_g3_k64_s4, 3, 64, 4, 0)
+MINFERENCE_FLASH_WGMMA_PIPELINED(harness_pipe_g2_k128_s3, 2, 128, 3, 0)
+MINFERENCE_ASHAPE_WGMMA(harness_ashape_g2_k64_s4, 2, 64, 4, 0)
+MINFERENCE_ASHAPE_WGMMA(harness_ashape_g3_k64_s3, 3, 64, 3, 0)
 
 #define CHECK(call)                                                                                   \
     do                                                                                                \
@@ -106,13 +111,12 @@ int main(int argc, char** argv)
 
     Variant mma = {"mma.sync 256x64 (default)", flash_attention_mma_d128_w8_r2_k64_s2, 256, 256, (256 + 2 * 2 * 64) * 136 * 2};
     std::vector<Variant> variants = {
-        wgmma_variant("wgmma g2 k128 s2 pv0", flash_attention_wgmma_d128_g2_k128_s2, 2, 128, 2),
-        wgmma_variant("wgmma g2 k128 s2 pv1", harness_g2_k128_s2_p1, 2, 128, 2),
-        wgmma_variant("wgmma g2 k128 s2 pv2", harness_g2_k128_s2_p2, 2, 128, 2),
-        wgmma_variant("wgmma g2 k64 s2 pv0", harness_g2_k64_s2_p0, 2, 64, 2),
-        wgmma_variant("wgmma g2 k64 s2 pv2", harness_g2_k64_s2_p2, 2, 64, 2),
-        wgmma_variant("wgmma g3 k64 s3 pv0", harness_g3_k64_s3_p0, 3, 64, 3),
-        wgmma_variant("wgmma g3 k64 s2 pv2", harness_g3_k64_s2_p2, 3, 64, 2),
+        wgmma_variant("lockstep g3 k64 s3", harness_g3_k64_s3_p0, 3, 64, 3),
+        wgmma_variant("pipelined g2 k64 s3", harness_pipe_g2_k64_s3, 2, 64, 3),
+        wgmma_variant("pipelined g2 k64 s4", harness_pipe_g2_k64_s4, 2, 64, 4),
+        wgmma_variant("pipelined g3 k64 s3", harness_pipe_g3_k64_s3, 3, 64, 3),
+        wgmma_variant("pipelined g3 k64 s4", harness_pipe_g3_k64_s4, 3, 64, 4),
+        wgmma_variant("pipelined g2 k128 s3", harness_pipe_g2_k128_s3, 2, 128, 3),
     };
     CHECK(cudaFuncSetAttribute(mma.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, mma.shared));
     for (auto& v : variants) CHECK(cudaFuncSetAttribute(v.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, v.shared));
@@ -241,6 +245,91 @@ int main(int argc, char** argv)
         }
         cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(o_mma); cudaFree(o);
     }
+    // A-shape: the wgmma pipelined kernel against sparse_attention_ashape_d128 (mma.sync, 256-row blocks).
+    typedef void (*AShapeKernel)(const bf16*, const bf16*, const bf16*, bf16*, int, int, int, int, float, int, int);
+    struct AShapeVariant { const char* name; AShapeKernel kernel; int threads, rows, shared; };
+    std::vector<AShapeVariant> ashape = {
+        {"ashape mma.sync 256 rows", sparse_attention_ashape_d128, 256, 256, (256 + 2 * 2 * 64) * 136 * 2},
+        {"ashape wgmma g2 k64 s4", harness_ashape_g2_k64_s4, 256, 128, 1024 + (128 + 2 * 4 * 64) * 256},
+        {"ashape wgmma g3 k64 s3", harness_ashape_g3_k64_s3, 384, 192, 1024 + (192 + 2 * 3 * 64) * 256},
+    };
+    for (auto& a : ashape) CHECK(cudaFuncSetAttribute(a.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, a.shared));
+    auto run_ashape = [&](const AShapeVariant& a, const bf16* q, const bf16* k, const bf16* v, bf16* o, long long n, long long qs, int hq, int hkv, int init, int local) {
+        dim3 grid(hq, (unsigned)((n + a.rows - 1) / a.rows));
+        a.kernel<<<grid, a.threads, a.shared>>>(q, k, v, o, (int)n, (int)qs, hq, hkv, scale_log2, init, local);
+    };
+    struct ACase { long long n, qs; int hq, hkv, init, local; };
+    std::vector<ACase> acases = {{77, 0, 4, 2, 16, 32}, {1000, 517, 8, 2, 100, 300}, {3000, 0, 4, 1, 0, 200}, {2500, 3000, 8, 2, 64, 1000}, {5000, 0, 4, 4, 1024, 4096}};
+    for (const ACase& c : acases)
+    {
+        if (time_only) break;
+        long long kv = c.qs + c.n, qn = c.n * c.hq * 128, kn = kv * c.hkv * 128;
+        bf16 *q, *k, *v, *o_ref, *o;
+        CHECK(cudaMalloc(&q, qn * 2)); CHECK(cudaMalloc(&k, kn * 2)); CHECK(cudaMalloc(&v, kn * 2));
+        CHECK(cudaMalloc(&o_ref, qn * 2)); CHECK(cudaMalloc(&o, qn * 2));
+        fill_random_bf16<<<256, 256>>>(q, qn, seed++);
+        fill_random_bf16<<<256, 256>>>(k, kn, seed++);
+        fill_random_bf16<<<256, 256>>>(v, kn, seed++);
+        poison_bf16<<<256, 256>>>(o_ref, qn);
+        run_ashape(ashape[0], q, k, v, o_ref, c.n, c.qs, c.hq, c.hkv, c.init, c.local);
+        CHECK(cudaDeviceSynchronize());
+        printf("ashape case n %lld, query_start %lld, heads %d/%d, init %d, local %d\n", c.n, c.qs, c.hq, c.hkv, c.init, c.local);
+        for (size_t i = 1; i < ashape.size(); i++)
+        {
+            poison_bf16<<<256, 256>>>(o, qn);
+            run_ashape(ashape[i], q, k, v, o, c.n, c.qs, c.hq, c.hkv, c.init, c.local);
+            CHECK(cudaDeviceSynchronize());
+            float h[4];
+            CHECK(cudaMemset(stats, 0, 16));
+            compare_bf16<<<256, 256>>>(o, o_ref, qn, stats);
+            CHECK(cudaMemcpy(h, stats, 16, cudaMemcpyDeviceToHost));
+            float rel = sqrtf(h[0] / h[1]);
+            bool ok = h[3] == 0 && rel < 1e-2f && h[2] < 3e-2f;
+            printf("  %-26s vs mma.sync: rel L2 %.2e, max abs %.2e, non-finite %.0f %s\n", ashape[i].name, rel, h[2], h[3], ok ? "ok" : "FAIL");
+            if (!ok) failures++;
+        }
+        cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(o_ref); cudaFree(o);
+    }
+    printf("\n== A-shape timing (init 1024, local 4096), 32/8 heads, d 128; FLOPs = 4 d h * visible pairs\n");
+    for (long long n : {131072ll, 1048576ll})
+    {
+        const int hq = 32, hkv = 8, init = 1024, local = 4096;
+        long long qn = n * hq * 128, kn = n * hkv * 128;
+        bf16 *q, *k, *v, *o;
+        CHECK(cudaMalloc(&q, qn * 2)); CHECK(cudaMalloc(&k, kn * 2)); CHECK(cudaMalloc(&v, kn * 2)); CHECK(cudaMalloc(&o, qn * 2));
+        fill_random_bf16<<<1024, 256>>>(q, qn, seed++);
+        fill_random_bf16<<<1024, 256>>>(k, kn, seed++);
+        fill_random_bf16<<<1024, 256>>>(v, kn, seed++);
+        double pairs = 0;
+        for (long long i = 0; i < n; i++) pairs += std::min(i + 1, (long long)local) + std::min((long long)init, std::max(0ll, i + 1 - local));
+        const double flops = 4.0 * 128 * hq * pairs;
+        cudaEvent_t a, b;
+        CHECK(cudaEventCreate(&a)); CHECK(cudaEventCreate(&b));
+        for (auto& av : ashape)
+        {
+            run_ashape(av, q, k, v, o, n, 0, hq, hkv, init, local);
+            CHECK(cudaDeviceSynchronize());
+            std::vector<float> ms;
+            for (int r = 0; r < 3; r++)
+            {
+                CHECK(cudaEventRecord(a));
+                run_ashape(av, q, k, v, o, n, 0, hq, hkv, init, local);
+                CHECK(cudaEventRecord(b));
+                CHECK(cudaEventSynchronize(b));
+                float t;
+                CHECK(cudaEventElapsedTime(&t, a, b));
+                ms.push_back(t);
+            }
+            CHECK(cudaGetLastError());
+            std::sort(ms.begin(), ms.end());
+            char line[256];
+            snprintf(line, sizeof line, "%-26s %7lldK  median %9.2f ms (min %9.2f)  %6.1f TFLOP/s", av.name, n / 1024, ms[1], ms[0], flops / (ms[1] * 1e-3) / 1e12);
+            printf("%s\n", line);
+            table.push_back(line);
+        }
+        cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(o);
+    }
+
     printf("\n== summary\n");
     for (size_t i = 0; i < variants.size(); i++) printf("%-26s %s\n", variants[i].name, correct[i] ? "correct" : "WRONG");
     for (auto& l : table) printf("%s\n", l.c_str());

@@ -260,11 +260,10 @@ __device__ __forceinline__ void flash_attention_wgmma_d128(
 #endif
 }
 
-// ---- The pipelined form: S of the next key tile is computed while this tile's softmax runs ----
+// ---- The pipelined form: the softmax of the next key tile runs while this tile's P·V does ----
 //
-// Per warpgroup and tile: issue S(t+1) = Q·K(t+1)ᵀ (async), softmax of S(t) on the CUDA cores while the
-// tensor cores work, issue O += P(t)·V(t), wait for both. Two score buffers (the loop is unrolled by two so
-// they stay in registers). The K/V tiles come from a walk (dense: every tile up to the diagonal; A-shape:
+// Per warpgroup and tile: issue S(t+1) = Q·K(t+1)ᵀ and O += P(t)·V(t) (async), wait for S(t+1) only, run
+// its softmax on the CUDA cores while P·V runs on the tensor cores, then wait for P·V. The K/V tiles come from a walk (dense: every tile up to the diagonal; A-shape:
 // sink tiles then window tiles), Stages >= 3 deep: at tile t the stages hold t and t + 1 (both read by
 // wgmma in flight) and t - 1's stage is refilled with t + Stages - 1.
 
@@ -345,13 +344,14 @@ __device__ __forceinline__ void wgmma_issue_pv(float (&out)[64], const uint32_t 
     wgmma_commit();
 }
 
-// Online softmax of one score tile for the thread's two rows (masking, running maxima and sums, lazy
-// rescale of O), leaving P packed as the A fragments of P·V. rel: the thread's first row position minus
-// the tile's first key; a key at column c is masked when c > rel + 8h (causal), c >= valid (past the
-// tile's keys) or, in window tiles, c <= rel + 8h - local.
+// Online softmax of one score tile for the thread's two rows: masking, running maxima and sums, P = the
+// exponentials left in s, and alpha, the factor O must be scaled by before P·V adds to it (applied by
+// wgmma_rescale_pack once O's own wgmma are done). rel: the thread's first row position minus the tile's
+// first key; a key at column c is masked when c > rel + 8h (causal), c >= valid (past the tile's keys)
+// or, in window tiles, c <= rel + 8h - local.
 template <int KeyTile>
 __device__ __forceinline__ void wgmma_softmax(
-    float (&s)[KeyTile / 2], float (&out)[64], float (&row_max)[2], float (&row_sum)[2], uint32_t (&pa)[KeyTile / 16][4],
+    float (&s)[KeyTile / 2], float (&row_max)[2], float (&row_sum)[2], float (&alpha)[2],
     bool mask, int rel, int valid, bool window, int local, int quad, float scale_log2)
 {
     if (mask)
@@ -367,7 +367,6 @@ __device__ __forceinline__ void wgmma_softmax(
     float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int i = 0; i < KeyTile / 2; i++) tile_max[(i >> 1) & 1] = fmaxf(tile_max[(i >> 1) & 1], s[i]);
-    float alpha[2];
     float scaled_max[2];
 #pragma unroll
     for (int h = 0; h < 2; h++)
@@ -391,6 +390,13 @@ __device__ __forceinline__ void wgmma_softmax(
     }
     row_sum[0] = row_sum[0] * alpha[0] + tile_sum[0];
     row_sum[1] = row_sum[1] * alpha[1] + tile_sum[1];
+}
+
+// O *= alpha (skipped when no row maximum of the warp moved), then P packed to bf16 as the A fragments of
+// P·V: the S accumulators of keys [16kk, 16kk + 16) line up with the m16n8k16 A layout.
+template <int KeyTile>
+__device__ __forceinline__ void wgmma_rescale_pack(float (&out)[64], const float (&alpha)[2], const float (&s)[KeyTile / 2], uint32_t (&pa)[KeyTile / 16][4])
+{
     if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f))
     {
 #pragma unroll
@@ -491,21 +497,35 @@ __device__ __forceinline__ void wgmma_attention_pipelined(
         return !walk.window(tile) || kt + walk.valid(tile) - 1 > wg_first - local;
     };
 
-    float sa[KeyTile / 2];
-    float sb[KeyTile / 2];
+    // Softmax of tile t + 1 on the CUDA cores runs while the tensor cores compute O += P(t)·V(t): per
+    // step, S(t + 1) and P(t)·V(t) are issued back to back, the wait for S(t + 1) leaves P·V in flight,
+    // and O is rescaled (and P(t + 1) packed into pa, which P·V reads) only after the wait for P·V.
+    float s[KeyTile / 2];
+    uint32_t pa[KeyTile / 16][4];
+    float alpha[2];
+    auto softmax = [&](int tile) {
+        const long long kt = walk.start(tile);
+        const int valid = walk.valid(tile);
+        const bool window = walk.window(tile);
+        const bool mask = kt + KeyTile - 1 > warp_first || valid < KeyTile || (window && kt <= warp_first + 15 - local);
+        wgmma_softmax<KeyTile>(s, row_max, row_sum, alpha, mask, (int)(warp_first + group - kt), valid, window, local, quad, scale_log2);
+    };
+
     cp_async_wait<Stages - 2>();
     fence_proxy_async_shared();
     __syncthreads();
     if (live(0))
     {
         wgmma_fence();
-        wgmma_issue_scores<KeyTile>(sa, q_at, Rows * 128, sK);
+        wgmma_issue_scores<KeyTile>(s, q_at, Rows * 128, sK);
         wgmma_wait<0>();
-        wgmma_hold(sa);
+        wgmma_hold(s);
+        softmax(0);
+        wgmma_rescale_pack<KeyTile>(out, alpha, s, pa);
     }
 
-    // cur holds the finished scores of `tile` (when live); next receives tile + 1's.
-    auto step = [&](int tile, float(&cur)[KeyTile / 2], float(&next)[KeyTile / 2]) {
+    for (int tile = 0; tile < tiles; tile++)
+    {
         // Groups committed: tiles 0 .. tile + Stages - 2; tile + 1's must have landed.
         cp_async_wait<Stages - 3>();
         fence_proxy_async_shared();
@@ -515,35 +535,23 @@ __device__ __forceinline__ void wgmma_attention_pipelined(
         cp_async_commit();
         const bool cur_live = live(tile);
         const bool next_live = live(tile + 1);
+        if (!cur_live && !next_live) continue;
+        wgmma_fence();
+        if (next_live) wgmma_issue_scores<KeyTile>(s, q_at, Rows * 128, sK + ((tile + 1) % Stages) * TileBytes);
+        if (cur_live) wgmma_issue_pv<KeyTile, PvMode>(out, pa, sV + (tile % Stages) * TileBytes);
         if (next_live)
         {
-            wgmma_fence();
-            wgmma_issue_scores<KeyTile>(next, q_at, Rows * 128, sK + ((tile + 1) % Stages) * TileBytes);
+            if (cur_live)
+                wgmma_wait<1>();
+            else
+                wgmma_wait<0>();
+            wgmma_hold(s);
+            softmax(tile + 1);
         }
-        if (cur_live)
-        {
-            const long long kt = walk.start(tile);
-            const int valid = walk.valid(tile);
-            const bool window = walk.window(tile);
-            const bool mask = kt + KeyTile - 1 > warp_first || valid < KeyTile || (window && kt <= warp_first + 15 - local);
-            uint32_t pa[KeyTile / 16][4];
-            wgmma_softmax<KeyTile>(cur, out, row_max, row_sum, pa, mask, (int)(warp_first + group - kt), valid, window, local, quad, scale_log2);
-            wgmma_fence();
-            wgmma_issue_pv<KeyTile, PvMode>(out, pa, sV + (tile % Stages) * TileBytes);
-            wgmma_wait<0>();
-            wgmma_hold(out);
-            wgmma_hold(pa);
-        }
-        else
-        {
-            wgmma_wait<0>();
-        }
-        if (next_live) wgmma_hold(next);
-    };
-    for (int tile = 0; tile < tiles; tile += 2)
-    {
-        step(tile, sa, sb);
-        if (tile + 1 < tiles) step(tile + 1, sb, sa);
+        wgmma_wait<0>();
+        wgmma_hold(out);
+        wgmma_hold(pa);
+        if (next_live) wgmma_rescale_pack<KeyTile>(out, alpha, s, pa);
     }
 
 #pragma unroll

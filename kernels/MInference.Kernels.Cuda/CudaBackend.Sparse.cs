@@ -265,14 +265,21 @@ public sealed unsafe partial class CudaBackend
 
     private CudaKernel SparseKernel(string pattern, int headDim)
     {
-        var kernel = Kernel($"sparse_attention_{pattern}_d{headDim}");
+        // A-shape at d 128 takes the wgmma kernels where UseWgmma is on (sparse_attention_ashape[_heads]_wgmma_d128).
+        var wgmma = AShapeOnWgmma(pattern, headDim);
+        var kernel = Kernel($"sparse_attention_{pattern}{(wgmma ? "_wgmma" : "")}_d{headDim}");
         if (_sharedMemoryRaised.Add(kernel.Name))
         {
-            kernel.SetMaxDynamicSharedMemory(pattern.StartsWith("ashape", StringComparison.Ordinal) ? AShapeSharedBytes(headDim) : SparseSharedBytes(headDim));
+            kernel.SetMaxDynamicSharedMemory(
+                wgmma ? WgmmaAttentionTiling.AShape.SharedBytes
+                : pattern.StartsWith("ashape", StringComparison.Ordinal) ? AShapeSharedBytes(headDim) : SparseSharedBytes(headDim));
         }
 
         return kernel;
     }
+
+    private bool AShapeOnWgmma(string pattern, int headDim)
+        => _useWgmma && headDim == WgmmaAttentionTiling.HeadDim && pattern.StartsWith("ashape", StringComparison.Ordinal);
 
     /// <summary>Q tile plus SparseStages stages of K and V tiles, rows padded (sparse_attention_mma.cu).</summary>
     private static int SparseSharedBytes(int headDim) => (SparseQueryBlock + (2 * SparseStages * SparseKeyTile)) * (headDim + MmaRowPad) * 2;
@@ -318,6 +325,14 @@ public sealed unsafe partial class CudaBackend
     private void LaunchAShape(CudaKernel kernel, int slots, int headDim, CudaTensor q, ReadOnlySpan<KernelArgument> args)
     {
         _context.MakeCurrent();
+        if (kernel.Name.Contains("_wgmma_", StringComparison.Ordinal))
+        {
+            var tiling = WgmmaAttentionTiling.AShape;
+            var wgmmaBlocks = (q.Rows + tiling.QueryRows - 1) / tiling.QueryRows;
+            kernel.Launch(_stream, ((uint)slots, (uint)wgmmaBlocks), (uint)tiling.Threads, (uint)tiling.SharedBytes, args);
+            return;
+        }
+
         var blocks = (q.Rows + AShapeQueryBlock - 1) / AShapeQueryBlock;
         kernel.Launch(_stream, ((uint)slots, (uint)blocks), AShapeThreads, (uint)AShapeSharedBytes(headDim), args);
     }

@@ -414,14 +414,14 @@ __device__ __forceinline__ void wgmma_rescale_pack(float (&out)[64], const float
 
 // The pipelined kernel body. Rows of the block: row0 .. row0 + 64 * WarpGroups - 1 (positions query_start +
 // row); `local` is the A-shape window (unused by dense walks).
-template <int WarpGroups, int KeyTile, int Stages, int PvMode, class Walk>
-__device__ __forceinline__ void wgmma_attention_pipelined(
+template <int WarpGroups, int KeyTile, int Stages, int PvMode, bool Pipelined, class Walk>
+__device__ __forceinline__ void wgmma_attention_walk(
     const Walk& walk, long long row0, int local, int head, const bf16* __restrict__ q, const bf16* __restrict__ k,
     const bf16* __restrict__ v, bf16* __restrict__ o, long long q_rows, long long query_start, int hq, int hkv, float scale_log2)
 {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     static_assert(KeyTile == 64 || KeyTile == 128, "key tiles are one wgmma N: 64 or 128");
-    static_assert(Stages >= 3, "the pipelined form keeps two tiles in flight and refills a third");
+    static_assert(Stages >= (Pipelined ? 3 : 2), "the pipelined form keeps two tiles in flight and refills a third");
     constexpr int D = 128;
     constexpr int Threads = WarpGroups * 128;
     constexpr int Rows = WarpGroups * 64;
@@ -511,10 +511,13 @@ __device__ __forceinline__ void wgmma_attention_pipelined(
         wgmma_softmax<KeyTile>(s, row_max, row_sum, alpha, mask, (int)(warp_first + group - kt), valid, window, local, quad, scale_log2);
     };
 
-    cp_async_wait<Stages - 2>();
-    fence_proxy_async_shared();
-    __syncthreads();
-    if (live(0))
+    if constexpr (Pipelined)
+    {
+        cp_async_wait<Stages - 2>();
+        fence_proxy_async_shared();
+        __syncthreads();
+    }
+    if (Pipelined && live(0))
     {
         wgmma_fence();
         wgmma_issue_scores<KeyTile>(s, q_at, Rows * 128, sK);
@@ -526,13 +529,32 @@ __device__ __forceinline__ void wgmma_attention_pipelined(
 
     for (int tile = 0; tile < tiles; tile++)
     {
-        // Groups committed: tiles 0 .. tile + Stages - 2; tile + 1's must have landed.
-        cp_async_wait<Stages - 3>();
+        // Groups committed: tiles 0 .. tile + Stages - 2; the pipelined form needs tile + 1's landed, the
+        // lockstep form tile's.
+        cp_async_wait<Pipelined ? Stages - 3 : Stages - 2>();
         fence_proxy_async_shared();
         __syncthreads();
         // Every warpgroup has waited for its wgmma of tile - 1: that stage takes tile + Stages - 1.
         if (tile + Stages - 1 < tiles) load_tile(tile + Stages - 1, (tile + Stages - 1) % Stages);
         cp_async_commit();
+        if constexpr (!Pipelined)
+        {
+            // Lockstep: S, softmax, P·V, each wgmma batch waited for at once (the measured-faster form:
+            // ptxas serialises the pipelined one, C7520, wgmma under warpgroup-uniform branches).
+            if (!live(tile)) continue;
+            wgmma_fence();
+            wgmma_issue_scores<KeyTile>(s, q_at, Rows * 128, sK + (tile % Stages) * TileBytes);
+            wgmma_wait<0>();
+            wgmma_hold(s);
+            softmax(tile);
+            wgmma_rescale_pack<KeyTile>(out, alpha, s, pa);
+            wgmma_fence();
+            wgmma_issue_pv<KeyTile, PvMode>(out, pa, sV + (tile % Stages) * TileBytes);
+            wgmma_wait<0>();
+            wgmma_hold(out);
+            wgmma_hold(pa);
+            continue;
+        }
         const bool cur_live = live(tile);
         const bool next_live = live(tile + 1);
         if (!cur_live && !next_live) continue;
@@ -587,13 +609,13 @@ __device__ __forceinline__ void wgmma_attention_pipelined(
     {                                                                                                                 \
         const long long row0 = ((long long)gridDim.y - 1 - blockIdx.y) * (GROUPS * 64);                              \
         WgmmaDenseWalk<KEYS> walk{query_start + min(row0 + GROUPS * 64, q_rows)};                                     \
-        wgmma_attention_pipelined<GROUPS, KEYS, STAGES, PVMODE>(walk, row0, 0, blockIdx.x, q, k, v, o, q_rows,        \
-                                                                query_start, hq, hkv, scale_log2);                   \
+        wgmma_attention_walk<GROUPS, KEYS, STAGES, PVMODE, true>(walk, row0, 0, blockIdx.x, q, k, v, o, q_rows,       \
+                                                                 query_start, hq, hkv, scale_log2);                  \
     }
 
 // A-shape (sink + window), same arguments as sparse_attention_ashape_d128 (grid y over 64 * WarpGroups-row
-// blocks in order); the _heads form takes per-slot heads and budgets as sparse_attention_ashape_heads_d128.
-#define MINFERENCE_ASHAPE_WGMMA(NAME, GROUPS, KEYS, STAGES, PVMODE)                                                   \
+// blocks in order); HEADS_NAME takes per-slot heads and budgets as sparse_attention_ashape_heads_d128.
+#define MINFERENCE_ASHAPE_WGMMA(NAME, HEADS_NAME, GROUPS, KEYS, STAGES, PIPELINED)                                    \
     __device__ __forceinline__ void NAME##_body(const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows,     \
                                                 int query_start, int hq, int hkv, float scale_log2, int init_keys,    \
                                                 int local_keys, int head)                                             \
@@ -605,8 +627,8 @@ __device__ __forceinline__ void wgmma_attention_pipelined(
         walk.sink_end = min((long long)init_keys, last + 1);                                                          \
         walk.window_start = max((long long)init_keys, first - local_keys + 1);                                        \
         walk.window_end = last + 1;                                                                                   \
-        wgmma_attention_pipelined<GROUPS, KEYS, STAGES, PVMODE>(walk, row0, local_keys, head, q, k, v, o, q_rows,     \
-                                                                query_start, hq, hkv, scale_log2);                   \
+        wgmma_attention_walk<GROUPS, KEYS, STAGES, 0, PIPELINED>(walk, row0, local_keys, head, q, k, v, o, q_rows,    \
+                                                                 query_start, hq, hkv, scale_log2);                  \
     }                                                                                                                 \
     extern "C" __global__ void __launch_bounds__(GROUPS * 128, 1)                                                      \
         NAME(const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv,      \
@@ -615,15 +637,15 @@ __device__ __forceinline__ void wgmma_attention_pipelined(
         NAME##_body(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, init_keys, local_keys, blockIdx.x);        \
     }                                                                                                                 \
     extern "C" __global__ void __launch_bounds__(GROUPS * 128, 1)                                                      \
-        NAME##_heads(const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq,       \
-                     int hkv, float scale_log2, const int* heads, const int* init_keys, const int* local_keys)        \
+        HEADS_NAME(const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq,         \
+                   int hkv, float scale_log2, const int* heads, const int* init_keys, const int* local_keys)          \
     {                                                                                                                 \
         const int slot = blockIdx.x;                                                                                  \
         NAME##_body(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2, init_keys[slot], local_keys[slot],         \
                     heads[slot]);                                                                                     \
     }
 
-// flash_attention_wgmma_d128_g{warpgroups}_k{key tile}_s{stages}: the tilings the host may launch
+// flash_attention_wgmma_d128_g{warpgroups}_k{key tile}_s{stages}: the dense tilings the host may launch
 // (CudaBackend's WgmmaAttentionTiling mirrors them). Shared memory per block: 1 KB alignment slack +
 // (64 * warpgroups + 2 * stages * key tile) * 256 bytes.
 #define MINFERENCE_FLASH_WGMMA(NAME, GROUPS, KEYS, STAGES, PVMODE)                                                    \
@@ -634,5 +656,10 @@ __device__ __forceinline__ void wgmma_attention_pipelined(
         flash_attention_wgmma_d128<GROUPS, KEYS, STAGES, PVMODE>(q, k, v, o, q_rows, query_start, hq, hkv, scale_log2); \
     }
 
-// 128 query rows (2 warpgroups) x 128 keys, 2 stages: 161 KB shared, one block per SM.
-MINFERENCE_FLASH_WGMMA(flash_attention_wgmma_d128_g2_k128_s2, 2, 128, 2, 0)
+// Dense, 192 query rows (3 warpgroups) x 64 keys, 3 stages, lockstep: 145 KB shared, 150 registers, one
+// block per SM; 427-437 TFLOP/s at 32K-128K on the H100 (mma.sync 256 x 64: 358-367), the fastest of the
+// harness's variants (docs/PERFORMANCE.md, session 4).
+MINFERENCE_FLASH_WGMMA(flash_attention_wgmma_d128_g3_k64_s3, 3, 64, 3, 0)
+
+// A-shape, the same 192 x 64 x 3 lockstep shape on the sink + window tile walk.
+MINFERENCE_ASHAPE_WGMMA(sparse_attention_ashape_wgmma_d128, sparse_attention_ashape_heads_wgmma_d128, 3, 64, 3, false)

@@ -19,16 +19,16 @@
 #include <vector>
 
 // Harness-only variants: the other two V addressings and other tile shapes.
-// Run 1 (17:58 UTC): pv1 wrong (the MN-major descriptor's leading offset is the 64-dim block distance),
+// Run 1 (17:51 UTC): pv1 wrong (the MN-major descriptor's leading offset is the 64-dim block distance),
 // pv0 = pv2; g3 k64 s3 fastest (426 TFLOP/s at 128K against 368 for mma.sync).
-// Run 2 (18:00 UTC): S(t+1) overlapping softmax(t) with two score buffers was slower (410 TFLOP/s, g3):
+// Run 2 (17:54 UTC): S(t+1) overlapping softmax(t) with two score buffers was slower (410 TFLOP/s, g3):
 // ptxas serialised the wgmma (C7515: O rescaled between the issue of S(t+1) and its wait). Now FA3's
 // order: S(t+1) and P(t)·V(t) issued together, softmax(t+1) while P·V runs, O rescaled after.
 MINFERENCE_FLASH_WGMMA_PIPELINED(harness_pipe_g2_k64_s3, 2, 64, 3, 0)
 MINFERENCE_FLASH_WGMMA_PIPELINED(harness_pipe_g3_k64_s3, 3, 64, 3, 0)
 MINFERENCE_FLASH_WGMMA_PIPELINED(harness_pipe_g3_k64_s4, 3, 64, 4, 0)
 MINFERENCE_FLASH_WGMMA_PIPELINED(harness_pipe_g2_k128_s3, 2, 128, 3, 0)
-// Run 3 (18:03 UTC): that order also got serialised (C7520: wgmma under warpgroup-uniform branches):
+// Run 3 (17:56 UTC): that order also got serialised (C7520: wgmma under warpgroup-uniform branches):
 // 386-392 TFLOP/s (g3), below the lockstep kernel. The fatbin keeps the lockstep form.
 MINFERENCE_ASHAPE_WGMMA(harness_ashape_g2_k128_s3, harness_ashape_g2_k128_s3_heads, 2, 128, 3, true)
 

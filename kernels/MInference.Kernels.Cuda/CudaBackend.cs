@@ -85,9 +85,10 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
     public DenseAttentionTiling? AttentionTiling { get; set; }
 
     /// <summary>
-    /// Whether d-128 dense attention (tensor-core kernel, no tiling named) and A-shape attention take the
-    /// Hopper wgmma kernels (<see cref="WgmmaAttentionTiling"/>). On by default on compute capability 9.0,
-    /// where they measured faster; off elsewhere, and turning it on there throws.
+    /// Whether d-128 dense attention (tensor-core kernel, no tiling named), A-shape and block-sparse attention
+    /// take the Hopper wgmma kernels (<see cref="WgmmaAttentionTiling"/>); VS and the head-pair kernels stay on
+    /// mma.sync. On by default on compute capability 9.0, where they measured faster; off elsewhere, and
+    /// turning it on there throws.
     /// </summary>
     public bool UseWgmma
     {

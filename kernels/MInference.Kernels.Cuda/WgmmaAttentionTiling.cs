@@ -20,6 +20,9 @@ public sealed record WgmmaAttentionTiling(int WarpGroups, int KeyTile, int Stage
     /// <summary>The A-shape kernels' tiling (the same shape on the sink + window tile walk).</summary>
     public static WgmmaAttentionTiling AShape { get; } = new(3, 64, 3);
 
+    /// <summary>The block-sparse kernel's tiling: one warpgroup per 64-row query block of the index, 64-key blocks, 2 stages (81 KB, two blocks per SM).</summary>
+    public static WgmmaAttentionTiling BlockSparse { get; } = new(1, 64, 2);
+
     public int QueryRows => WarpGroups * 64;
 
     public int Threads => WarpGroups * 128;

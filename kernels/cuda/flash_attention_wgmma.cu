@@ -303,6 +303,20 @@ struct WgmmaAShapeWalk
     __device__ __forceinline__ bool window(int i) const { return i >= sink_tiles(); }
 };
 
+// Block-sparse: the listed 64-key blocks of one 64-row query block (sparse_attention_mma.cu's index), each
+// a causal tile cut at the key length.
+struct WgmmaBlockSparseWalk
+{
+    const int* key_blocks;
+    int item, item_stop;
+    long long key_length;
+
+    __device__ __forceinline__ int count() const { return item_stop - item; }
+    __device__ __forceinline__ long long start(int i) const { return (long long)__ldg(key_blocks + item + i) * 64; }
+    __device__ __forceinline__ int valid(int i) const { return (int)min(64ll, key_length - start(i)); }
+    __device__ __forceinline__ bool window(int) const { return false; }
+};
+
 // Issues S[64 x KeyTile] = Q·Kᵀ for one warpgroup (8 k-steps of 16 dims) and commits them as one group.
 // q_at: the warpgroup's first Q row in block 0; q_block_bytes: one 64-dim block of the Q tile.
 template <int KeyTile>
@@ -663,3 +677,21 @@ MINFERENCE_FLASH_WGMMA(flash_attention_wgmma_d128_g3_k64_s3, 3, 64, 3, 0)
 
 // A-shape, the same 192 x 64 x 3 lockstep shape on the sink + window tile walk.
 MINFERENCE_ASHAPE_WGMMA(sparse_attention_ashape_wgmma_d128, sparse_attention_ashape_heads_wgmma_d128, 3, 64, 3, false)
+
+// Block-sparse, one warpgroup per 64-row query block (the index's block), 64-key tiles, 2 stages, lockstep:
+// same arguments and grid as sparse_attention_bs_d128 (x = head slot, y = query block in order).
+extern "C" __global__ void __launch_bounds__(128, 1) sparse_attention_bs_wgmma_d128(
+    const bf16* q, const bf16* k, const bf16* v, bf16* o, int q_rows, int query_start, int hq, int hkv, float scale_log2,
+    const int* block_offsets, const int* key_blocks, const long long* block_base, const int* heads)
+{
+    const int slot = blockIdx.x;
+    const int head = heads != nullptr ? heads[slot] : slot;
+    const long long per_head = (long long)slot * (gridDim.y + 1) + blockIdx.y;
+    WgmmaBlockSparseWalk walk;
+    walk.key_blocks = key_blocks + block_base[slot];
+    walk.item = block_offsets[per_head];
+    walk.item_stop = block_offsets[per_head + 1];
+    walk.key_length = (long long)query_start + q_rows;
+    wgmma_attention_walk<1, 64, 2, 0, false>(walk, (long long)blockIdx.y * 64, 0, head, q, k, v, o, q_rows, query_start,
+                                            hq, hkv, scale_log2);
+}

@@ -1,4 +1,6 @@
-// Dense causal flash attention forward on Hopper warpgroup MMA (wgmma, sm_90a), d 128.
+// Flash attention forward on Hopper warpgroup MMA (wgmma, sm_90a), d 128: dense causal (same contract as
+// flash_attention_mma.cu), and, on the generic tile walk below, A-shape and block-sparse (same contracts as
+// sparse_attention_mma.cu's kernels of those names).
 //
 // Same contract, arguments and layouts as flash_attention_mma.cu (q/o [rows, hq, 128], k/v [keys,
 // hkv, 128], bf16; grid x = query head, y = query blocks, last block first), so the host swaps it in

@@ -265,13 +265,30 @@ public sealed unsafe partial class CudaBackend
 
     private CudaKernel SparseKernel(string pattern, int headDim)
     {
-        var kernel = Kernel($"sparse_attention_{pattern}_d{headDim}");
+        // A-shape and block-sparse at d 128 take the wgmma kernels where UseWgmma is on
+        // (sparse_attention_ashape[_heads]_wgmma_d128, sparse_attention_bs_wgmma_d128).
+        var wgmma = WgmmaSparseTiling(pattern, headDim);
+        var kernel = Kernel($"sparse_attention_{pattern}{(wgmma is null ? "" : "_wgmma")}_d{headDim}");
         if (_sharedMemoryRaised.Add(kernel.Name))
         {
-            kernel.SetMaxDynamicSharedMemory(pattern.StartsWith("ashape", StringComparison.Ordinal) ? AShapeSharedBytes(headDim) : SparseSharedBytes(headDim));
+            kernel.SetMaxDynamicSharedMemory(
+                wgmma?.SharedBytes ?? (pattern.StartsWith("ashape", StringComparison.Ordinal) ? AShapeSharedBytes(headDim) : SparseSharedBytes(headDim)));
         }
 
         return kernel;
+    }
+
+    /// <summary>The wgmma tiling a sparse pattern's kernel runs with, or null for the mma.sync kernel.</summary>
+    private WgmmaAttentionTiling? WgmmaSparseTiling(string pattern, int headDim)
+    {
+        if (!_useWgmma || headDim != WgmmaAttentionTiling.HeadDim)
+        {
+            return null;
+        }
+
+        return pattern.StartsWith("ashape", StringComparison.Ordinal) ? WgmmaAttentionTiling.AShape
+            : pattern == "bs" ? WgmmaAttentionTiling.BlockSparse
+            : null;
     }
 
     /// <summary>Q tile plus SparseStages stages of K and V tiles, rows padded (sparse_attention_mma.cu).</summary>
@@ -312,12 +329,28 @@ public sealed unsafe partial class CudaBackend
     {
         _context.MakeCurrent();
         var blocks = (q.Rows + SparseQueryBlock - 1) / SparseQueryBlock;
+        if (kernel.Name.Contains("_wgmma_", StringComparison.Ordinal))
+        {
+            // One warpgroup per 64-row query block: the same grid as the mma.sync kernel's.
+            var tiling = WgmmaAttentionTiling.BlockSparse;
+            kernel.Launch(_stream, ((uint)slots, (uint)blocks), (uint)tiling.Threads, (uint)tiling.SharedBytes, args);
+            return;
+        }
+
         kernel.Launch(_stream, ((uint)slots, (uint)blocks), SparseThreads, (uint)SparseSharedBytes(headDim), args);
     }
 
     private void LaunchAShape(CudaKernel kernel, int slots, int headDim, CudaTensor q, ReadOnlySpan<KernelArgument> args)
     {
         _context.MakeCurrent();
+        if (kernel.Name.Contains("_wgmma_", StringComparison.Ordinal))
+        {
+            var tiling = WgmmaAttentionTiling.AShape;
+            var wgmmaBlocks = (q.Rows + tiling.QueryRows - 1) / tiling.QueryRows;
+            kernel.Launch(_stream, ((uint)slots, (uint)wgmmaBlocks), (uint)tiling.Threads, (uint)tiling.SharedBytes, args);
+            return;
+        }
+
         var blocks = (q.Rows + AShapeQueryBlock - 1) / AShapeQueryBlock;
         kernel.Launch(_stream, ((uint)slots, (uint)blocks), AShapeThreads, (uint)AShapeSharedBytes(headDim), args);
     }

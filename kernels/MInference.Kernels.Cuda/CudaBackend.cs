@@ -41,6 +41,7 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
     private readonly HashSet<string> _sharedMemoryRaised = [];
     private DeviceBuffer? _scratch;
     private DeviceBuffer? _decodePartials;
+    private bool _useWgmma;
 
     private CudaBackend(int ordinal, string fatbinPath)
     {
@@ -58,6 +59,7 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
         }
 
         Name = $"cuda:{ordinal} {_context.Device.Name}";
+        _useWgmma = WgmmaAttentionTiling.Supports(_context.Device);
     }
 
     /// <summary>Opens device <paramref name="ordinal"/> with the fatbin at <paramref name="fatbinPath"/> (default: <see cref="CudaModule.LocateFatbin"/>).</summary>
@@ -79,7 +81,28 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
     public FlashAttentionKernel AttentionKernel { get; set; } = FlashAttentionKernel.TensorCore;
 
     /// <summary>The tensor-core kernel's tiling; null takes <see cref="DenseAttentionTiling.Default"/> for the head dim (benchmarks and tests pick others).</summary>
+    /// <remarks>Naming a tiling runs the mma.sync kernel even where <see cref="UseWgmma"/> is on.</remarks>
     public DenseAttentionTiling? AttentionTiling { get; set; }
+
+    /// <summary>
+    /// Whether d-128 dense attention (tensor-core kernel, no tiling named), A-shape and block-sparse attention
+    /// take the Hopper wgmma kernels (<see cref="WgmmaAttentionTiling"/>); VS and the head-pair kernels stay on
+    /// mma.sync. On by default on compute capability 9.0, where they measured faster; off elsewhere, and
+    /// turning it on there throws.
+    /// </summary>
+    public bool UseWgmma
+    {
+        get => _useWgmma;
+        set
+        {
+            if (value && !WgmmaAttentionTiling.Supports(_context.Device))
+            {
+                throw new InvalidOperationException($"the wgmma kernels need compute capability 9.0; {_context.Device.Name} has {_context.Device.ComputeMajor}.{_context.Device.ComputeMinor}");
+            }
+
+            _useWgmma = value;
+        }
+    }
 
     internal CudaModule Module => _module;
 
@@ -313,7 +336,19 @@ public sealed unsafe partial class CudaBackend : IComputeBackend
         var threads = FlashThreads;
         var gridX = arguments.QueryHeads;
         long blocks;
-        if (AttentionKernel == FlashAttentionKernel.TensorCore)
+        if (AttentionKernel == FlashAttentionKernel.TensorCore && AttentionTiling is null && _useWgmma && d == WgmmaAttentionTiling.HeadDim)
+        {
+            var wgmma = WgmmaAttentionTiling.Dense;
+            kernel = Kernel(wgmma.KernelName);
+            blocks = (q.Rows + wgmma.QueryRows - 1) / wgmma.QueryRows;
+            sharedBytes = wgmma.SharedBytes;
+            threads = wgmma.Threads;
+            if (_sharedMemoryRaised.Add(kernel.Name))
+            {
+                kernel.SetMaxDynamicSharedMemory(sharedBytes);
+            }
+        }
+        else if (AttentionKernel == FlashAttentionKernel.TensorCore)
         {
             var groupSize = arguments.QueryHeads / arguments.KeyValueHeads;
             var tiling = AttentionTiling ?? DenseAttentionTiling.Default(d, groupSize);

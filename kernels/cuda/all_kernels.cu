@@ -6,6 +6,7 @@
 #include "rope.cu"
 #include "flash_attention.cu"
 #include "flash_attention_mma.cu"
+#include "flash_attention_wgmma.cu"
 #include "decode_attention.cu"
 #include "logits.cu"
 #include "attention_reference.cu"

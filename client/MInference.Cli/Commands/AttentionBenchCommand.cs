@@ -57,9 +57,14 @@ public static class AttentionBenchCommand
             Description = "With the realistic index, also time VS and block-sparse with one index per pair of query heads of a KV group (the per-head draw of the pair's first head), run unpacked and by the head-pair kernel (opt-in variant)",
         };
         var noDense = new Option<bool>("--no-dense") { Description = "Skip timing our dense kernel (no speedup column; saves 29 s a run at 1M)" };
+        var kernels = new Option<string>("--kernels")
+        {
+            Description = "Dense and A-shape kernels at d 128: auto (wgmma on compute capability 9.0, else mma.sync), wgmma or mma (mma.sync)",
+            DefaultValueFactory = _ => "auto",
+        };
         var command = new Command("attention", "GPU attention layer timings (dense, VS, block-sparse, A-shape) on the Llama-3-8B shape")
         {
-            patterns, index, lengths, repeats, verticals, slashes, topBlocks, sink, window, torch, torchScript, json, headPairs, noDense,
+            patterns, index, lengths, repeats, verticals, slashes, topBlocks, sink, window, torch, torchScript, json, headPairs, noDense, kernels,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -67,6 +72,13 @@ public static class AttentionBenchCommand
             var unknown = chosen.Where(p => p is not ("dense" or "vs" or "bs" or "ashape")).ToArray();
             var source = parse.GetValue(index)!;
             var sources = source.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var kernelChoice = parse.GetValue(kernels)!;
+            if (kernelChoice is not ("auto" or "wgmma" or "mma"))
+            {
+                AnsiConsole.MarkupLine($"[red]unknown --kernels '{Markup.Escape(kernelChoice)}': auto, wgmma or mma[/]");
+                return Task.FromResult(2);
+            }
+
             if (unknown.Length > 0 || sources.Length == 0 || sources.Any(s => s is not ("realistic" or "estimated")))
             {
                 AnsiConsole.MarkupLine($"[red]unknown pattern(s) [{Markup.Escape(string.Join(", ", unknown))}] or index '{Markup.Escape(source)}': patterns are dense, vs, bs, ashape; index is realistic or estimated[/]");
@@ -77,7 +89,12 @@ public static class AttentionBenchCommand
             var settings = new Settings(chosen, sources, parse.GetValue(repeats), parse.GetValue(verticals), parse.GetValue(slashes), parse.GetValue(topBlocks), parse.GetValue(sink), parse.GetValue(window), parse.GetValue(headPairs), parse.GetValue(noDense));
             using var backend = CudaBackend.Create();
             backend.AttentionKernel = FlashAttentionKernel.TensorCore;
-            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(backend.Name)}[/]: {QueryHeads} query heads, {KeyValueHeads} KV heads, d {HeadDim}, bf16, index {string.Join(", ", sources)}");
+            if (kernelChoice != "auto")
+            {
+                backend.UseWgmma = kernelChoice == "wgmma";
+            }
+
+            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(backend.Name)}[/]: {QueryHeads} query heads, {KeyValueHeads} KV heads, d {HeadDim}, bf16, index {string.Join(", ", sources)}, dense/A-shape kernels {(backend.UseWgmma ? "wgmma" : "mma.sync")}");
             var results = new List<AttentionResult>();
             foreach (var n in tokens)
             {
@@ -89,7 +106,7 @@ public static class AttentionBenchCommand
             Print(results, torchResults);
             if (parse.GetValue(json) is { } file)
             {
-                var document = new { gpu = backend.Name, date = DateTime.UtcNow.ToString("u", CultureInfo.InvariantCulture), settings, results, torch = torchResults };
+                var document = new { gpu = backend.Name, kernels = backend.UseWgmma ? "wgmma" : "mma.sync", date = DateTime.UtcNow.ToString("u", CultureInfo.InvariantCulture), settings, results, torch = torchResults };
                 File.WriteAllText(file.FullName, JsonSerializer.Serialize(document, _jsonOptions));
                 AnsiConsole.MarkupLine($"wrote {Markup.Escape(file.FullName)}");
             }

@@ -12,7 +12,8 @@ public sealed class CandidateScorerTests
     /// <summary>
     /// Scoring through the op interface (<see cref="BackendCandidateScorer"/> on the CPU backend: dense
     /// Attention once, one SparseAttention call per candidate for all heads) gives the same errors as the
-    /// host scorer on the same sampled rows of a captured layer, head by head; costs are identical.
+    /// host scorer on the same scored rows (a sample plus the final rows) of a captured layer, head by head;
+    /// costs are identical.
     /// </summary>
     [Fact]
     public void Backend_scorer_matches_the_host_scorer()
@@ -23,7 +24,7 @@ public sealed class CandidateScorerTests
         var tokens = EngineTestKit.RandomTokens(new Random(9), 260, spec.VocabSize);
         var layers = new List<CapturedAttention>();
         ReferencePass.Run(weights, backend, tokens, (_, call) => layers.Add(call), TestContext.Current.CancellationToken);
-        var rows = QueryRowSample.Draw(260, 50, seed: 2);
+        var rows = ScoringRows.Of(QueryRowSample.Draw(260, 50, seed: 2), 260, PatternSearchOptions.DefaultFinalRows);
 
         foreach (var layer in layers)
         {
@@ -67,5 +68,14 @@ public sealed class CandidateScorerTests
         {
             Assert.Equal(host.Layer(layer), device.Layer(layer));
         }
+    }
+
+    /// <summary>A negative final-row count is rejected naming the setting; 0 (the sample alone) is allowed.</summary>
+    [Fact]
+    public void Search_options_reject_negative_final_rows()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new PatternSearchOptions { FinalRows = -1 }.Validate());
+        Assert.Contains("FinalRows", error.Message, StringComparison.Ordinal);
+        new PatternSearchOptions { FinalRows = 0 }.Validate();
     }
 }

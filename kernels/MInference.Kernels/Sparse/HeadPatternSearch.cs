@@ -16,6 +16,8 @@ public readonly record struct CandidateScore(HeadPattern Pattern, double Relativ
 /// (<see cref="QueryRowSample"/>), dense and sparse attention run on those rows only and the error is
 /// the relative L2 over them: exact for those rows, an estimate for the span, at a fraction of the work
 /// (the dense reference of a 32K span is N²/2 pairs per head; 256 sampled rows are 1.6% of it).
+/// With <see cref="ScoringRows"/> the span's final rows are scored as a second group and a candidate's
+/// error is the worse of the two (see there why).
 /// </para>
 /// </summary>
 public static class HeadPatternSearch
@@ -29,31 +31,38 @@ public static class HeadPatternSearch
         in SparseSpan span, int queryHead)
         => Select(candidates, query, keys, values, span, queryHead, QueryRowSample.Draw(span.SpanLength, span.SpanLength, seed: 0));
 
-    /// <summary>Scores every candidate (in their order) on the span rows <paramref name="rows"/> and returns the index of the winner with the scores.</summary>
+    /// <summary>Scores every candidate (in their order) on the span rows <paramref name="rows"/> (relative L2 over them) and returns the index of the winner with the scores.</summary>
     public static (int Best, CandidateScore[] Scores) Select(
         IReadOnlyList<HeadPattern> candidates, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
         in SparseSpan span, int queryHead, ReadOnlySpan<int> rows)
+        => Select(candidates, query, keys, values, span, queryHead, ScoringRows.Sample(rows));
+
+    /// <summary>
+    /// Scores every candidate (in their order) on <paramref name="rows"/>: dense and sparse attention on
+    /// <see cref="ScoringRows.Rows"/>, the error by <see cref="ScoringRows.Error"/> (the worse of the
+    /// sampled and the final rows). Returns the index of the winner with the scores.
+    /// </summary>
+    public static (int Best, CandidateScore[] Scores) Select(
+        IReadOnlyList<HeadPattern> candidates, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
+        in SparseSpan span, int queryHead, ScoringRows rows)
     {
         ArgumentNullException.ThrowIfNull(candidates);
+        ArgumentNullException.ThrowIfNull(rows);
         if (candidates.Count == 0)
         {
             throw new ArgumentException("the search needs at least one candidate pattern", nameof(candidates));
         }
 
-        if (rows.IsEmpty)
-        {
-            throw new ArgumentException("the search needs at least one query row to score", nameof(rows));
-        }
-
-        var dense = new float[rows.Length * span.HeadDim];
-        SparseHeadPlan.DenseOf(span).AttendRows(query, keys, values, rows, dense, queryHead);
+        var dense = new float[rows.Rows.Length * span.HeadDim];
+        SparseHeadPlan.DenseOf(span).AttendRows(query, keys, values, rows.Rows, dense, queryHead);
         var sparse = new float[dense.Length];
         var scores = new CandidateScore[candidates.Count];
         for (var i = 0; i < scores.Length; i++)
         {
             var plan = SparseHeadPlan.Estimate(candidates[i], query, keys, span, queryHead);
-            plan.AttendRows(query, keys, values, rows, sparse, queryHead);
-            scores[i] = new CandidateScore(candidates[i], HeadFidelity.RelativeL2(dense, sparse), KernelCost.Of(candidates[i], span.KeyLength));
+            Array.Fill(sparse, float.NaN);
+            plan.AttendRows(query, keys, values, rows.Rows, sparse, queryHead);
+            scores[i] = new CandidateScore(candidates[i], rows.Error(dense, sparse, span.HeadDim), KernelCost.Of(candidates[i], span.KeyLength));
         }
 
         return (Winner(scores), scores);

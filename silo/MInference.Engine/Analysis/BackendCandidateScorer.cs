@@ -9,13 +9,14 @@ namespace MInference.Engine.Analysis;
 /// (the CUDA one) can run the search's heavy part: the layer's Q/K/V are uploaded once, dense
 /// <see cref="IComputeBackend.Attention"/> runs once, and each candidate runs as one
 /// <see cref="IComputeBackend.SparseAttention"/> call with that candidate on every head (all heads in one
-/// launch). Outputs come back to the host and each head's sampled rows are compared. The backend computes
-/// every row (a GPU does that faster than the host does the sample); the error is still measured on the
-/// sampled rows, so both scorers rank on the same rows.
+/// launch). Outputs come back to the host and each head's scored rows are compared
+/// (<see cref="ScoringRows.Error"/>). The backend computes every row (a GPU does that faster than the
+/// host does the sample); the error is still measured on the scored rows, so both scorers rank on the
+/// same rows.
 /// </summary>
 public sealed class BackendCandidateScorer(IComputeBackend backend) : IPatternCandidateScorer
 {
-    public CandidateScore[][] Score(CapturedAttention layer, IReadOnlyList<HeadPattern> candidates, int[] rows, CancellationToken cancellationToken)
+    public CandidateScore[][] Score(CapturedAttention layer, IReadOnlyList<HeadPattern> candidates, ScoringRows rows, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(layer);
         ArgumentNullException.ThrowIfNull(candidates);
@@ -30,7 +31,7 @@ public sealed class BackendCandidateScorer(IComputeBackend backend) : IPatternCa
 
         backend.Attention(arguments);
         backend.Download(output, host);
-        var dense = Enumerable.Range(0, span.QueryHeads).Select(head => SampledHeadRows(host, span, head, rows)).ToArray();
+        var dense = Enumerable.Range(0, span.QueryHeads).Select(head => SampledHeadRows(host, span, head, rows.Rows)).ToArray();
 
         var scores = new CandidateScore[span.QueryHeads][];
         for (var head = 0; head < span.QueryHeads; head++)
@@ -47,7 +48,7 @@ public sealed class BackendCandidateScorer(IComputeBackend backend) : IPatternCa
             var cost = KernelCost.Of(candidates[c], span.KeyLength);
             for (var head = 0; head < span.QueryHeads; head++)
             {
-                scores[head][c] = new CandidateScore(candidates[c], HeadFidelity.RelativeL2(dense[head], SampledHeadRows(host, span, head, rows)), cost);
+                scores[head][c] = new CandidateScore(candidates[c], rows.Error(dense[head], SampledHeadRows(host, span, head, rows.Rows), span.HeadDim), cost);
             }
         }
 

@@ -10,7 +10,8 @@ namespace MInference.Engine.Analysis;
 /// reference input on <c>backend</c> (<see cref="ReferencePass"/>), and at each layer every head picks its
 /// pattern from the candidates (by default <see cref="PatternSearchSpace"/> scaled to the input's length):
 /// the scorer (<see cref="PatternSearchOptions.Scorer"/>) measures each candidate's output error against
-/// dense on a seeded row sample, and <see cref="HeadPatternSearch.Winner"/> picks (ties to the cheaper
+/// dense on a seeded row sample and on the span's final rows (the worse of the two,
+/// <see cref="ScoringRows"/>; <see cref="PatternSearchOptions.FinalRows"/>), and <see cref="HeadPatternSearch.Winner"/> picks (ties to the cheaper
 /// kernel). The config records each winner's relative error as its score. Deterministic: the same input,
 /// options and seed give the same config.
 /// </summary>
@@ -44,7 +45,8 @@ public static class PatternSearch
         var done = 0;
         ReferencePass.Run(weights, backend, referenceTokens, (layer, call) =>
         {
-            var rows = QueryRowSample.Draw(call.Span.SpanLength, options.SampledRows, options.Seed + layer);
+            var sample = QueryRowSample.Draw(call.Span.SpanLength, options.SampledRows, options.Seed + layer);
+            var rows = ScoringRows.Of(sample, call.Span.SpanLength, options.FinalRows);
             var layerScores = scorer.Score(call, candidates, rows, cancellationToken);
             for (var head = 0; head < call.Span.QueryHeads; head++)
             {

@@ -9,6 +9,9 @@ public sealed class PatternSearchOptions
     /// <summary>Default for <see cref="SampledRows"/>.</summary>
     public const int DefaultSampledRows = 512;
 
+    /// <summary>Default for <see cref="FinalRows"/>: the Vertical-Slash estimator's last queries.</summary>
+    public const int DefaultFinalRows = VerticalSlashEstimator.LastQueries;
+
     /// <summary>The candidates every head chooses from; null: <see cref="PatternSearchSpace.Candidates"/> scaled to the reference input.</summary>
     public IReadOnlyList<HeadPattern>? Candidates { get; set; }
 
@@ -18,6 +21,15 @@ public sealed class PatternSearchOptions
     /// length scores every row. Scores are exact for the rows sampled. Default: <see cref="DefaultSampledRows"/>.
     /// </summary>
     public int SampledRows { get; set; } = DefaultSampledRows;
+
+    /// <summary>
+    /// The span's last rows scored as a group of their own (<see cref="ScoringRows"/>): a candidate's error
+    /// is the worse of the sample's and these rows' relative L2, so a head whose last row retrieves a few
+    /// distant keys (the row that yields the first generated token) keeps a pattern that covers them.
+    /// 0 scores the sample alone (the paper's scoring). Default: <see cref="DefaultFinalRows"/> (64, the
+    /// Vertical-Slash estimation rows).
+    /// </summary>
+    public int FinalRows { get; set; } = DefaultFinalRows;
 
     /// <summary>Seed of the row sample: the same seed, input and model give the same config. Default 0.</summary>
     public int Seed { get; set; }
@@ -36,6 +48,12 @@ public sealed class PatternSearchOptions
         {
             throw new ArgumentOutOfRangeException(
                 nameof(SampledRows), SampledRows, $"PatternSearchOptions.SampledRows is {SampledRows} but must be at least 1 (default {DefaultSampledRows})");
+        }
+
+        if (FinalRows < 0)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(FinalRows), FinalRows, $"PatternSearchOptions.FinalRows is {FinalRows} but must be at least 0 (0: score the sample alone; default {DefaultFinalRows})");
         }
 
         if (Candidates is { Count: 0 })

@@ -6,7 +6,8 @@
 # Optional steps, by environment: MINFERENCE_GPU_BENCH=1 runs the explicit benchmark classes named in
 # MINFERENCE_GPU_BENCH_CLASS (space-separated; default AttentionBenchmarks); MINFERENCE_GPU_TORCH="32768
 # 131072" times torch SDPA's flash and cuDNN backends at those lengths; MINFERENCE_GPU_PREFILL=32K,128K
-# runs `minference bench prefill` on a generated model (MINFERENCE_GPU_PREFILL_SHAPE, default llama3-8b).
+# runs `minference bench prefill` on a generated model (MINFERENCE_GPU_PREFILL_SHAPE, default llama3-8b);
+# MINFERENCE_GPU_MEMCHECK="WgmmaAttentionTests SparseIndexTests" runs those classes under compute-sanitizer memcheck.
 set -uo pipefail
 
 stage=$(cd "$(dirname "$0")/../.." && pwd)
@@ -60,6 +61,21 @@ if [[ ${MINFERENCE_GPU_BENCH:-0} == 1 ]]; then
         "${bench_classes[@]}" >"$out/bench.log" 2>&1 || bench_line="benchmarks FAILED (see bench.log); "
     grep -E "\[FAIL\]|Exception" "$out/bench.log" | head -20
     [[ -f $out/attention.jsonl ]] && cat "$out/attention.jsonl"
+fi
+if [[ -n ${MINFERENCE_GPU_MEMCHECK:-} ]]; then
+    # compute-sanitizer memcheck over the test classes named (space-separated, short names; keep to small
+    # cases: memcheck runs kernels 10-100x slower). Any reported error fails the summary line.
+    echo "== compute-sanitizer memcheck: ${MINFERENCE_GPU_MEMCHECK} -> memcheck.log"
+    memcheck_classes=()
+    for class in $MINFERENCE_GPU_MEMCHECK; do
+        memcheck_classes+=(-class "MInference.Kernels.Cuda.Tests.$class")
+    done
+    memcheck_rc=0
+    timeout 300 compute-sanitizer --tool memcheck --error-exitcode 99 \
+        /tmp/dotnet/dotnet "$stage/tests/MInference.Kernels.Cuda.Tests.dll" -noColor "${memcheck_classes[@]}" \
+        >"$out/memcheck.log" 2>&1 || memcheck_rc=$?
+    grep -E "ERROR SUMMARY|Invalid|out of bounds|Total:" "$out/memcheck.log" | tail -8
+    (( memcheck_rc == 0 )) || bench_line="${bench_line}memcheck FAILED (rc $memcheck_rc, see memcheck.log); "
 fi
 if [[ -n ${MINFERENCE_GPU_TORCH:-} ]]; then
     # torch SDPA (flash, cuDNN) at the lengths listed, same shape, appended to attention.jsonl.

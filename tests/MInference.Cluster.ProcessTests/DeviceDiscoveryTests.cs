@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using MInference.Kernels.Cuda;
+using MInference.Shared.Contracts;
 using MInference.Silo.Hosting;
 
 namespace MInference.Cluster.ProcessTests;
@@ -16,7 +17,7 @@ public sealed class DeviceDiscoveryTests
         var devices = discovery.Discover("s1");
 
         Assert.Equal(["s1/0", "s1/1", "s1/2"], devices.Select(d => d.StageKey));
-        Assert.All(devices, d => Assert.Equal(CpuDeviceDiscovery.CpuKind, d.Kind));
+        Assert.All(devices, d => Assert.Equal(DeviceDescriptor.CpuKind, d.Kind));
         Assert.All(devices, d => Assert.Equal(1L << 30, d.MemoryBytes));
     }
 
@@ -34,13 +35,13 @@ public sealed class DeviceDiscoveryTests
         if (CudaDeviceDiscovery.Unavailable() is { } reason)
         {
             Assert.Equal(2, devices.Count);
-            Assert.All(devices, d => Assert.Equal(CpuDeviceDiscovery.CpuKind, d.Kind));
+            Assert.All(devices, d => Assert.Equal(DeviceDescriptor.CpuKind, d.Kind));
             TestContext.Current.TestOutputHelper?.WriteLine($"CPU devices offered because: {reason}");
         }
         else
         {
             Assert.Equal(CudaDevice.Count, devices.Count);
-            Assert.All(devices, d => Assert.Equal(CudaDeviceDiscovery.CudaKind, d.Kind));
+            Assert.All(devices, d => Assert.Equal(DeviceDescriptor.CudaKind, d.Kind));
             Assert.All(devices, d => Assert.Equal(CudaDevice.Describe(d.DeviceIndex).TotalMemoryBytes, d.MemoryBytes));
             Assert.All(devices, d => Assert.StartsWith(CudaDevice.Describe(d.DeviceIndex).Name, d.Name, StringComparison.Ordinal));
         }

@@ -50,7 +50,7 @@ public sealed class DeviceWorkerPoolTests(ClusterFixture fixture)
     [Fact]
     public async Task A_cuda_device_is_opened_lazily_and_a_failure_names_it()
     {
-        var discovery = new FakeDiscovery(new DeviceDescriptor(SiloName, 0, CudaDeviceDiscovery.CudaKind, "fake GPU for a machine without one", 80L << 30));
+        var discovery = new FakeDiscovery(new DeviceDescriptor(SiloName, 0, DeviceDescriptor.CudaKind, "fake GPU for a machine without one", 80L << 30));
         await using var parts = new PoolParts();
         using var pool = parts.Pool(discovery);
 
@@ -100,7 +100,7 @@ public sealed class DeviceWorkerPoolTests(ClusterFixture fixture)
         Assert.Same(services.GetRequiredService<DeviceWorkerPool>(), work);
     }
 
-    private static DeviceDescriptor Cpu(int index) => new(SiloName, index, CpuDeviceDiscovery.CpuKind, $"cpu{index}", 1L << 30);
+    private static DeviceDescriptor Cpu(int index) => new(SiloName, index, DeviceDescriptor.CpuKind, $"cpu{index}", 1L << 30);
 
     /// <summary>Offers a fixed list of devices and counts how often it was asked.</summary>
     private sealed class FakeDiscovery(params DeviceDescriptor[] devices) : IDeviceDiscovery

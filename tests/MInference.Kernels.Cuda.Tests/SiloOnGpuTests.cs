@@ -33,7 +33,7 @@ public sealed class SiloOnGpuTests(CudaFixture fixture)
             model, new JobSubmission("tiny", model.Tokens, ChunkTokens, IncludeLogits: true, PatternConfig: JobSubmission.DensePatternConfig), ct);
 
         var own = Assert.Single(devices, d => d.DeviceIndex == device.Ordinal);
-        Assert.All(devices, d => Assert.Equal("cuda", d.Kind));
+        Assert.All(devices, d => Assert.Equal(DeviceDescriptor.CudaKind, d.Kind));
         Assert.Equal(device.TotalMemoryBytes, own.MemoryBytes);
         Assert.StartsWith(device.Name, own.Name, StringComparison.Ordinal);
         Assert.True(progress.State == JobState.Completed, $"the job ended {progress.State}: {progress.Error}");
@@ -63,7 +63,7 @@ public sealed class SiloOnGpuTests(CudaFixture fixture)
                 new JobSubmission("tiny", model.Tokens, ChunkTokens, PatternConfig: JobSubmission.DensePatternConfig, KvRetention: KvRetention.Export, KvExportDirectory: directory),
                 ct);
 
-            Assert.All(devices, d => Assert.Equal("cuda", d.Kind));
+            Assert.All(devices, d => Assert.Equal(DeviceDescriptor.CudaKind, d.Kind));
             Assert.True(progress.State == JobState.Completed, $"the job ended {progress.State}: {progress.Error}");
             Assert.NotNull(result);
             var jobDirectory = Path.Combine(directory, progress.JobId);

@@ -69,8 +69,8 @@ public sealed class SiloProcessOnGpuTests(CudaFixture fixture)
             await client.SubmitAsync(jobId, new JobSubmission("tiny", model.Tokens, ChunkTokens, IncludeLogits: true, PatternConfig: JobSubmission.DensePatternConfig), ct);
             var result = await client.GetResultAsync(jobId, ct);
 
-            Assert.Contains(devices, d => d.SiloName == "gpu-process" && d.DeviceIndex == device.Ordinal && d.Kind == "cuda");
-            Assert.All(devices, d => Assert.Equal("cuda", d.Kind));
+            Assert.Contains(devices, d => d.SiloName == "gpu-process" && d.DeviceIndex == device.Ordinal && d.Kind == DeviceDescriptor.CudaKind);
+            Assert.All(devices, d => Assert.Equal(DeviceDescriptor.CudaKind, d.Kind));
             Assert.NotNull(result.Logits);
             TestContext.Current.SendDiagnosticMessage($"silo process on GPU: logits relative L2 {RelativeL2(result.Logits, model.ExpectedLogits):E3}");
             AssertClose(result.Logits, model.ExpectedLogits, model.Seed, "job on a standalone GPU silo process vs CPU engine", EngineOnGpuTests.LogitTolerance);

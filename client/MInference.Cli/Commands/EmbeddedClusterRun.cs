@@ -70,7 +70,7 @@ internal static class EmbeddedClusterRun
 
         var kinds = string.Join(" + ", devices.GroupBy(d => d.Kind).Select(g => string.Create(
             CultureInfo.InvariantCulture, $"{g.Count()} {g.Key} device{(g.Count() == 1 ? "" : "s")}")));
-        var names = string.Join("; ", devices.Select(d => d.Kind == "cpu"
+        var names = string.Join("; ", devices.Select(d => d.Kind == DeviceDescriptor.CpuKind
             ? d.Name
             : string.Create(CultureInfo.InvariantCulture, $"{d.Name}, {d.MemoryBytes / (double)(1L << 30):F1} GiB")));
         return $"{kinds}: {names}";

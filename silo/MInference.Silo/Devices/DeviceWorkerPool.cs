@@ -117,10 +117,10 @@ public sealed class DeviceWorkerPool : IInFlightWork, IDisposable
         var cpu = new CpuBackendOptions { MaxDegreeOfParallelism = _threads };
         var requested = device.Kind switch
         {
-            CudaDeviceDiscovery.CudaKind => ComputeDevice.Cuda,
-            CpuDeviceDiscovery.CpuKind => ComputeDevice.Cpu,
+            DeviceDescriptor.CudaKind => ComputeDevice.Cuda,
+            DeviceDescriptor.CpuKind => ComputeDevice.Cpu,
             _ => throw new InvalidOperationException(
-                $"device {stageKey} ({device.Name}) is of kind '{device.Kind}'; this silo opens '{CudaDeviceDiscovery.CudaKind}' and '{CpuDeviceDiscovery.CpuKind}' devices"),
+                $"device {stageKey} ({device.Name}) is of kind '{device.Kind}'; this silo opens '{DeviceDescriptor.CudaKind}' and '{DeviceDescriptor.CpuKind}' devices"),
         };
         try
         {

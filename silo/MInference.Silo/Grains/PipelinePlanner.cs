@@ -117,7 +117,7 @@ public static class PipelinePlanner
     }
 
     private static int ElementBytes(DeviceDescriptor device)
-        => string.Equals(device.Kind, "cpu", StringComparison.Ordinal) ? TensorDType.Float32.SizeInBytes() : TensorDType.BFloat16.SizeInBytes();
+        => string.Equals(device.Kind, DeviceDescriptor.CpuKind, StringComparison.Ordinal) ? TensorDType.Float32.SizeInBytes() : TensorDType.BFloat16.SizeInBytes();
 
     private static List<StageAssignment> Even(ModelSpec spec, PlanRequest request, List<DeviceDescriptor> group, int count)
     {

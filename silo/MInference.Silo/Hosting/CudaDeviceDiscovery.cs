@@ -8,8 +8,6 @@ namespace MInference.Silo.Hosting;
 /// <summary>Offers every CUDA device the driver reports, with its name, compute capability and total memory.</summary>
 internal sealed class CudaDeviceDiscovery : IDeviceDiscovery
 {
-    public const string CudaKind = "cuda";
-
     /// <summary>Null when the driver loaded and reports a device; otherwise why CUDA devices cannot be offered.</summary>
     public static string? Unavailable()
     {
@@ -27,7 +25,7 @@ internal sealed class CudaDeviceDiscovery : IDeviceDiscovery
         => [.. Enumerable.Range(0, CudaDevice.Count).Select(CudaDevice.Describe).Select(d => new DeviceDescriptor(
             siloName,
             d.Ordinal,
-            CudaKind,
+            DeviceDescriptor.CudaKind,
             string.Create(CultureInfo.InvariantCulture, $"{d.Name} (sm_{d.ComputeMajor}{d.ComputeMinor}, {d.Multiprocessors} SMs)"),
             d.TotalMemoryBytes))];
 }

@@ -84,7 +84,7 @@ public sealed unsafe partial class CudaBackend
             args[n++] = UploadInts("as.heads", windowed);
             args[n++] = UploadInts("as.init", init);
             args[n++] = UploadInts("as.local", local);
-            LaunchAShape(SparseKernel("ashape_heads", arguments.HeadDim), windowed.Length, arguments.HeadDim, q, args[..n]);
+            Launch(SparseKernel("ashape_heads", arguments.HeadDim), windowed.Length, q, args[..n]);
             RecordFormulaCoverage(coverage, kinds, headPatterns, spanStart, spanLength);
         }
     }
@@ -156,7 +156,7 @@ public sealed unsafe partial class CudaBackend
                 nameof(index));
         }
 
-        var kernel = SparseKernel(index.Pattern == CudaSparsePattern.VerticalSlash ? "vs" : "bs", arguments.HeadDim);
+        var launch = SparseKernel(index.Pattern == CudaSparsePattern.VerticalSlash ? "vs" : "bs", arguments.HeadDim);
         Span<KernelArgument> args = stackalloc KernelArgument[16];
         var n = SparseCommonArguments(args, arguments, q, k, v, o);
         foreach (var pointer in index.Pointers)
@@ -165,7 +165,7 @@ public sealed unsafe partial class CudaBackend
         }
 
         args[n++] = index.HeadsPointer;
-        LaunchSparse(kernel, index.Heads, arguments.HeadDim, q, args[..n]);
+        Launch(launch, index.Heads, q, args[..n]);
     }
 
     /// <summary>
@@ -226,7 +226,7 @@ public sealed unsafe partial class CudaBackend
         var n = SparseCommonArguments(args, arguments, q, k, v, o);
         args[n++] = initKeys;
         args[n++] = localKeys;
-        LaunchAShape(SparseKernel("ashape", arguments.HeadDim), arguments.QueryHeads, arguments.HeadDim, q, args[..n]);
+        Launch(SparseKernel("ashape", arguments.HeadDim), arguments.QueryHeads, q, args[..n]);
     }
 
     /// <summary>Copies a host index array to new device memory (on the stream; the array may be reused at once).</summary>
@@ -263,19 +263,25 @@ public sealed unsafe partial class CudaBackend
         return tensors;
     }
 
-    private CudaKernel SparseKernel(string pattern, int headDim)
+    /// <summary>A sparse kernel with the launch shape it was built for: query rows per block, threads, dynamic shared bytes.</summary>
+    private readonly record struct SparseLaunch(CudaKernel Kernel, int QueryRows, int Threads, int SharedBytes);
+
+    private SparseLaunch SparseKernel(string pattern, int headDim)
     {
         // A-shape and block-sparse at d 128 take the wgmma kernels where UseWgmma is on
         // (sparse_attention_ashape[_heads]_wgmma_d128, sparse_attention_bs_wgmma_d128).
         var wgmma = WgmmaSparseTiling(pattern, headDim);
-        var kernel = Kernel($"sparse_attention_{pattern}{(wgmma is null ? "" : "_wgmma")}_d{headDim}");
-        if (_sharedMemoryRaised.Add(kernel.Name))
+        var launch = wgmma is not null
+            ? new SparseLaunch(Kernel($"sparse_attention_{pattern}_wgmma_d{headDim}"), wgmma.QueryRows, wgmma.Threads, wgmma.SharedBytes)
+            : pattern.StartsWith("ashape", StringComparison.Ordinal)
+                ? new SparseLaunch(Kernel($"sparse_attention_{pattern}_d{headDim}"), AShapeQueryBlock, AShapeThreads, AShapeSharedBytes(headDim))
+                : new SparseLaunch(Kernel($"sparse_attention_{pattern}_d{headDim}"), SparseQueryBlock, SparseThreads, SparseSharedBytes(headDim));
+        if (_sharedMemoryRaised.Add(launch.Kernel.Name))
         {
-            kernel.SetMaxDynamicSharedMemory(
-                wgmma?.SharedBytes ?? (pattern.StartsWith("ashape", StringComparison.Ordinal) ? AShapeSharedBytes(headDim) : SparseSharedBytes(headDim)));
+            launch.Kernel.SetMaxDynamicSharedMemory(launch.SharedBytes);
         }
 
-        return kernel;
+        return launch;
     }
 
     /// <summary>The wgmma tiling a sparse pattern's kernel runs with, or null for the mma.sync kernel.</summary>
@@ -325,33 +331,11 @@ public sealed unsafe partial class CudaBackend
         return 9;
     }
 
-    private void LaunchSparse(CudaKernel kernel, int slots, int headDim, CudaTensor q, ReadOnlySpan<KernelArgument> args)
+    /// <summary>Launches one block per <see cref="SparseLaunch.QueryRows"/> rows of the span for each of <paramref name="slots"/> heads.</summary>
+    private void Launch(SparseLaunch launch, int slots, CudaTensor q, ReadOnlySpan<KernelArgument> args)
     {
         _context.MakeCurrent();
-        var blocks = (q.Rows + SparseQueryBlock - 1) / SparseQueryBlock;
-        if (kernel.Name.Contains("_wgmma_", StringComparison.Ordinal))
-        {
-            // One warpgroup per 64-row query block: the same grid as the mma.sync kernel's.
-            var tiling = WgmmaAttentionTiling.BlockSparse;
-            kernel.Launch(_stream, ((uint)slots, (uint)blocks), (uint)tiling.Threads, (uint)tiling.SharedBytes, args);
-            return;
-        }
-
-        kernel.Launch(_stream, ((uint)slots, (uint)blocks), SparseThreads, (uint)SparseSharedBytes(headDim), args);
-    }
-
-    private void LaunchAShape(CudaKernel kernel, int slots, int headDim, CudaTensor q, ReadOnlySpan<KernelArgument> args)
-    {
-        _context.MakeCurrent();
-        if (kernel.Name.Contains("_wgmma_", StringComparison.Ordinal))
-        {
-            var tiling = WgmmaAttentionTiling.AShape;
-            var wgmmaBlocks = (q.Rows + tiling.QueryRows - 1) / tiling.QueryRows;
-            kernel.Launch(_stream, ((uint)slots, (uint)wgmmaBlocks), (uint)tiling.Threads, (uint)tiling.SharedBytes, args);
-            return;
-        }
-
-        var blocks = (q.Rows + AShapeQueryBlock - 1) / AShapeQueryBlock;
-        kernel.Launch(_stream, ((uint)slots, (uint)blocks), AShapeThreads, (uint)AShapeSharedBytes(headDim), args);
+        var blocks = (q.Rows + launch.QueryRows - 1) / launch.QueryRows;
+        launch.Kernel.Launch(_stream, ((uint)slots, (uint)blocks), (uint)launch.Threads, (uint)launch.SharedBytes, args);
     }
 }
